@@ -1,0 +1,43 @@
+# make run: set up and start cited.  make test: set up and run every check.
+# Setup is a venv in .venv with the pinned dependencies (constraints.txt); it reruns only when they change.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Models are loaded from local folders only; never ask a hub.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: setup run ingest test lint fmt clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch first and pinned: its CPU wheel is on the machine; anything else pulls GBs of CUDA packages.
+	$(BIN)/pip install --quiet --constraint constraints.txt torch==2.13.0
+	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[dev]'
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/python -m rag ingest
+	$(BIN)/python -m rag search "rare earth licences"
+
+ingest: setup
+	$(BIN)/python -m rag ingest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy rag
+
+test: setup lint
+	$(BIN)/python -m pytest
+
+fmt: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

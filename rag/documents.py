@@ -1,0 +1,175 @@
+"""Read articles (.txt .md .html .pdf) into normalised text plus a little metadata.
+
+The normalised text is the reference every character span points into: `load(path).text[start:end]` is the
+quoted passage. For .txt and .md it is the file's text with whitespace tidied (line endings, runs of spaces,
+blank lines); for .html it is the visible text of the page without scripts, navigation, headers, footers and
+asides; for .pdf it is pypdf's extracted text page by page. Scanned PDFs (no text layer) are not OCRed.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+SUPPORTED = (".txt", ".md", ".html", ".htm", ".pdf")
+
+
+class SkipFile(Exception):
+    """A file that cannot be indexed; the message says why and, where possible, what to do."""
+
+
+@dataclass(frozen=True)
+class Article:
+    text: str
+    title: str
+    date: str  # ISO date (YYYY-MM-DD) or "" when none was found
+
+
+def normalise(text: str) -> str:
+    """Tidy whitespace: one newline style, single spaces, no trailing blanks, at most one empty line.
+
+    >>> normalise("a \\t b\\r\\n\\r\\n\\r\\n\\nc  ")
+    'a b\\n\\nc'
+    """
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = re.sub(r"[^\S\n]+", " ", text)
+    text = re.sub(r" ?\n ?", "\n", text)
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return text.strip()
+
+
+def title_from_name(path: Path) -> str:
+    """A readable title from a file name: `2025-06-10_news_london-talks.txt` -> `News: london talks`."""
+    stem = re.sub(r"^\d{4}-\d{2}(-\d{2})?[_ -]*", "", path.stem)
+    kind, _, rest = stem.partition("_")
+    words = (rest or kind).replace("-", " ").replace("_", " ").strip()
+    if rest:
+        return f"{kind.replace('-', ' ').capitalize()}: {words}"
+    return words.capitalize() or path.name
+
+
+def date_from_name(path: Path) -> str:
+    match = re.match(r"(\d{4}-\d{2}-\d{2})", path.name)
+    return match.group(1) if match else ""
+
+
+def decode(data: bytes) -> str:
+    """UTF-8 (with or without BOM) or BOM-marked UTF-16; anything else is refused, not guessed."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as e:
+            raise SkipFile(f"not valid UTF-16 ({e.reason} at byte {e.start})") from e
+    if b"\x00" in data[:8192]:
+        raise SkipFile("binary file (contains NUL bytes), not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise SkipFile(f"not valid UTF-8 (byte {data[e.start]:#04x} at offset {e.start}); re-save it as UTF-8") from e
+
+
+def _read_markdown(data: bytes, path: Path) -> Article:
+    text = decode(data)
+    title, date = "", ""
+    front = re.match(r"---\n(.*?)\n---\n", text.replace("\r\n", "\n"), re.S)
+    if front:
+        for key, value in re.findall(r"^(title|date):\s*(.+)$", front.group(1), re.M):
+            if key == "title":
+                title = value.strip().strip("'\"")
+            else:
+                date = value.strip().strip("'\"")[:10]
+        text = text.replace("\r\n", "\n")[front.end() :]
+    heading = re.search(r"^#\s+(.+)$", text, re.M)
+    return Article(normalise(text), title or (heading.group(1).strip() if heading else ""), date)
+
+
+_DROP_TAGS = ["script", "style", "noscript", "template", "svg", "nav", "header", "footer", "aside", "form",
+              "iframe", "button", "select", "head"]  # fmt: skip
+_INLINE_TAGS = ["a", "abbr", "b", "cite", "code", "em", "i", "mark", "q", "s", "small", "span", "strong",
+                "sub", "sup", "time", "u"]  # fmt: skip
+
+
+def _read_html(data: bytes, path: Path) -> Article:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(decode(data), "html.parser")
+    title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    meta_title = soup.find("meta", attrs={"property": "og:title"})
+    if meta_title and meta_title.get("content"):
+        title = str(meta_title["content"]).strip()
+    meta_date = soup.find("meta", attrs={"property": "article:published_time"})
+    date = str(meta_date["content"])[:10] if meta_date and meta_date.get("content") else ""
+    for tag in soup(_DROP_TAGS):
+        tag.decompose()
+    body = soup.find("article") or soup.find("main") or soup.body or soup
+    for tag in body.find_all(_INLINE_TAGS):
+        tag.unwrap()
+    body.smooth()
+    text = body.get_text("\n\n")
+    if not title:
+        h1 = body.find("h1")
+        title = h1.get_text(" ", strip=True) if h1 else ""
+    return Article(normalise(text), title, date)
+
+
+def _read_pdf(data: bytes, path: Path) -> Article:
+    import io
+
+    from pypdf import PdfReader
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        encrypted = reader.is_encrypted
+        pages = [] if encrypted else [page.extract_text() or "" for page in reader.pages]
+    except Exception as e:  # pypdf raises many kinds on broken files; all mean the same to the user
+        raise SkipFile(f"unreadable PDF ({type(e).__name__}: {e})") from e
+    if encrypted:
+        raise SkipFile("encrypted PDF; save an unencrypted copy")
+    meta = reader.metadata
+    title = str(meta.title).strip() if meta and meta.title else ""
+    created = meta.creation_date if meta else None
+    date = created.date().isoformat() if created else ""
+    text = normalise("\n\n".join(pages))
+    if not text:
+        raise SkipFile("PDF has no text layer (scanned?); OCR it first")
+    return Article(text, title, date)
+
+
+def _read_text(data: bytes, path: Path) -> Article:
+    return Article(normalise(decode(data)), "", "")
+
+
+_READERS = {".txt": _read_text, ".md": _read_markdown, ".html": _read_html, ".htm": _read_html, ".pdf": _read_pdf}
+
+
+def read(path: Path, max_bytes: int | None = None) -> bytes:
+    """The file's bytes, or SkipFile for what should not be indexed (unsupported, too large, unreadable, empty)."""
+    if path.suffix.lower() not in _READERS:
+        raise SkipFile(f"unsupported file type {path.suffix or '(none)'}; supported: {' '.join(SUPPORTED)}")
+    try:
+        size = path.stat().st_size
+        if max_bytes is not None and size > max_bytes:
+            raise SkipFile(
+                f"too large ({size / 2**20:.1f} MB > {max_bytes / 2**20:.1f} MB); raise RAG_MAX_FILE_MB to include it"
+            )
+        data = path.read_bytes()
+    except OSError as e:
+        raise SkipFile(f"cannot read file ({e.strerror or e})") from e
+    if not data.strip():
+        raise SkipFile("empty file")
+    return data
+
+
+def parse(path: Path, data: bytes) -> Article:
+    """The article in `data` (read from `path`); SkipFile when it holds no usable text."""
+    article = _READERS[path.suffix.lower()](data, path)
+    if not article.text:
+        raise SkipFile("no text found in file")
+    return Article(article.text, article.title or title_from_name(path), article.date or date_from_name(path))
+
+
+def load(path: Path, max_bytes: int | None = None) -> Article:
+    """Read and parse one article. Raises SkipFile, with the reason, for anything that should not be indexed."""
+    return parse(path, read(path, max_bytes))

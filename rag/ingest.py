@@ -1,0 +1,252 @@
+"""Incremental ingest: bring the index in step with the corpus folder, embedding only what changed.
+
+Per file, the manifest records the content hash and chunk count. A file whose hash and index signature are
+unchanged is not read further; a new or changed one is chunked and embedded (new chunks are written before
+the old version's are deleted, so it stays searchable throughout); a deleted one loses its chunks. A file
+that cannot be read is skipped with its reason, and any version of it already indexed stays. Files are
+marked `pending` before their chunks change, so a run that is killed is finished by the next one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rag import documents
+from rag.chunking import chunk_text
+from rag.store import chunk_counts
+
+if TYPE_CHECKING:
+    from langchain_chroma import Chroma
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from rag.manifest import Entry, Manifest
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {"path", "reason"}
+    unchanged: int = 0
+    repaired: list[str] = field(default_factory=list)
+    rebuilt: bool = False
+    chunks_embedded: int = 0
+    chunks_total: int = 0
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "files_added": len(self.added),
+            "files_changed": len(self.changed),
+            "files_removed": len(self.removed),
+            "files_skipped": self.skipped,
+            "files_unchanged": self.unchanged,
+            "files_repaired": len(self.repaired),
+            "paths_added": self.added,
+            "paths_changed": self.changed,
+            "paths_removed": self.removed,
+            "paths_repaired": self.repaired,
+            "rebuilt": self.rebuilt,
+            "chunks_embedded": self.chunks_embedded,
+            "chunks_total": self.chunks_total,
+            "seconds": round(self.seconds, 3),
+        }
+
+    def summary(self) -> str:
+        line = (
+            f"{len(self.added)} added, {len(self.changed)} changed, {len(self.removed)} removed, "
+            f"{len(self.skipped)} skipped, {self.unchanged} unchanged; {self.chunks_embedded} chunks embedded, "
+            f"{self.chunks_total} in the index; {self.seconds:.1f} s"
+        )
+        notes = [f"  skipped {s['path']}: {s['reason']}" for s in self.skipped]
+        if self.repaired:
+            notes.append(f"  repaired after an interrupted ingest: {', '.join(self.repaired)}")
+        if self.rebuilt:
+            notes.append("  chunker or embedding settings changed: the index was rebuilt")
+        return "\n".join([line, *notes])
+
+
+@dataclass
+class _Job:
+    """A file to (re)index: its chunks, and how many are still to be written."""
+
+    path: str
+    sha256: str
+    chunks: list[dict[str, Any]]
+    left: int
+
+
+def scan(corpus: Path) -> list[tuple[str, Path]]:
+    """(path relative to the corpus, full path) of every file, sorted; hidden files and folders are ignored."""
+    found = []
+    for path in corpus.rglob("*"):
+        rel = path.relative_to(corpus)
+        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
+            continue
+        found.append((rel.as_posix(), path))
+    return sorted(found)
+
+
+def chunk_id(path: str, sha256: str, index: int) -> str:
+    return f"{hashlib.sha1(path.encode()).hexdigest()[:10]}-{sha256[:16]}-{index:05d}"
+
+
+class Ingester:
+    """Brings one collection in step with the corpus folder. Not thread-safe: hold the ingest lock."""
+
+    def __init__(
+        self,
+        store: Chroma,
+        manifest: Manifest,
+        splitter: RecursiveCharacterTextSplitter,
+        *,
+        max_bytes: int,
+        write_batch: int = 128,
+    ) -> None:
+        self.store = store
+        self.manifest = manifest
+        self.splitter = splitter
+        self.max_bytes = max_bytes
+        self.write_batch = write_batch
+
+    def run(self, corpus: Path, progress: bool = False) -> IngestReport:
+        started = time.perf_counter()
+        report = IngestReport()
+        entries = self.manifest.entries()
+        if not any(e.state == "pending" for e in entries.values()):
+            self._reconcile(entries)
+            entries = self.manifest.entries()
+        files = scan(corpus)
+        present = {rel for rel, _ in files}
+        jobs: list[_Job] = []
+        for rel, path in files:
+            entry = entries.get(rel)
+            try:
+                data = documents.read(path, self.max_bytes)
+                sha = hashlib.sha256(data).hexdigest()
+                if entry and entry.state == "done" and entry.sha256 == sha:
+                    report.unchanged += 1
+                    continue
+                article = documents.parse(path, data)
+            except documents.SkipFile as e:
+                report.skipped.append({"path": rel, "reason": self._skip_reason(rel, str(e), entry)})
+                continue
+            jobs.append(_Job(rel, sha, self._chunk(rel, sha, article), 0))
+            if entry is None:
+                report.added.append(rel)
+            elif entry.state == "pending":
+                report.repaired.append(rel)
+            else:
+                report.changed.append(rel)
+        gone = sorted(set(entries) - present)
+        self._remove(gone)
+        report.removed = [p for p in gone if entries[p].state == "done"]
+        report.repaired += [p for p in gone if entries[p].state == "pending"]
+        report.chunks_embedded = self._write(jobs, progress)
+        report.chunks_total = self.store._collection.count()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _skip_reason(self, rel: str, reason: str, entry: Entry | None) -> str:
+        """Explain a skip: a version indexed earlier stays (unless a killed run left only half of one)."""
+        if entry and entry.state == "pending" and not self._settle_pending(rel, entry.sha256):
+            entry = None
+        return f"{reason} (the version indexed earlier stays searchable)" if entry else reason
+
+    def _settle_pending(self, rel: str, pending_sha: str) -> bool:
+        """Drop the half-written chunks of `rel`; record the complete version that is left, if there is one."""
+        self.store.delete(where={"$and": [{"source": rel}, {"sha256": pending_sha}]})
+        left = chunk_counts(self.store, source=rel).get(rel)
+        if not left:
+            self.manifest.remove([rel])
+            return False
+        sha, count = left.most_common(1)[0]
+        self.manifest.mark_done(rel, sha, count)
+        return True
+
+    def _chunk(self, rel: str, sha: str, article: documents.Article) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": chunk_id(rel, sha, i),
+                "text": c.text,
+                "metadata": {
+                    "source": rel,
+                    "sha256": sha,
+                    "chunk": i,
+                    "start": c.start,
+                    "end": c.end,
+                    "title": article.title,
+                    "date": article.date,
+                },
+            }
+            for i, c in enumerate(chunk_text(article.text, self.splitter))
+        ]
+
+    def _remove(self, paths: list[str]) -> None:
+        """Delete the chunks of files that are gone; chunks first, so a crash leaves the row to retry."""
+        for rel in paths:
+            self.store.delete(where={"source": rel})
+        self.manifest.remove(paths)
+
+    def _write(self, jobs: list[_Job], progress: bool) -> int:
+        """Embed and store every job's chunks in batches across files; finish each file as its last batch lands."""
+        if not jobs:
+            return 0
+        self.manifest.mark_pending([(job.path, job.sha256) for job in jobs])
+        total = 0
+        with _progress_bar(sum(len(j.chunks) for j in jobs), progress) as bar:
+            for batch in _batches(jobs, self.write_batch):
+                self.store.add_texts(
+                    [c["text"] for _, c in batch], [c["metadata"] for _, c in batch], ids=[c["id"] for _, c in batch]
+                )
+                total += len(batch)
+                bar.update(len(batch))
+                for job, _ in batch:
+                    job.left -= 1
+                    if job.left == 0:
+                        self._finish(job)
+        return total
+
+    def _finish(self, job: _Job) -> None:
+        """The new version is complete: delete every other version's chunks, then mark the file done."""
+        self.store.delete(where={"$and": [{"source": job.path}, {"sha256": {"$ne": job.sha256}}]})
+        self.manifest.mark_done(job.path, job.sha256, len(job.chunks))
+
+    def _reconcile(self, entries: dict[str, Entry]) -> None:
+        """If the collection's size disagrees with the manifest, compare them file by file and mark the
+        disagreeing files pending (to be redone) and delete chunks of files the manifest does not know."""
+        expected = sum(e.chunks for e in entries.values())
+        if self.store._collection.count() == expected:
+            return
+        counts = chunk_counts(self.store)
+        for source in set(counts) - set(entries):
+            self.store.delete(where={"source": source})
+        stale = [(rel, e.sha256) for rel, e in entries.items() if counts.get(rel, {}) != {e.sha256: e.chunks}]
+        if stale:
+            self.manifest.mark_pending(stale)
+
+
+def _batches(jobs: list[_Job], size: int) -> Iterator[list[tuple[_Job, dict[str, Any]]]]:
+    for job in jobs:
+        job.left = len(job.chunks)
+    batch: list[tuple[_Job, dict[str, Any]]] = []
+    for job in jobs:
+        for chunk in job.chunks:
+            batch.append((job, chunk))
+            if len(batch) == size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def _progress_bar(total: int, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="embedding", unit="chunk", disable=not enabled, dynamic_ncols=True)

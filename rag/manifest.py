@@ -1,0 +1,103 @@
+"""The ingest manifest: which files are in the index, at which content hash, with how many chunks.
+
+A small SQLite file per data folder. Rows belong to one collection (one chunker + embedding signature), so a
+changed signature starts from an empty manifest. A file is marked `pending` before its chunks are touched
+and `done` once they all are written; a run that dies in between leaves `pending` rows that the next ingest
+redoes. That, and SQLite's transactions, is what makes a killed ingest repairable.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    collection TEXT NOT NULL,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    chunks INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'done')),
+    indexed_at REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (collection, path)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: str
+    sha256: str
+    chunks: int
+    state: str
+    indexed_at: float
+
+
+class Manifest:
+    def __init__(self, db_path: Path, collection: str) -> None:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        self.collection = collection
+        self._db = sqlite3.connect(db_path, timeout=30, isolation_level=None)  # autocommit; explicit BEGIN below
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def entries(self) -> dict[str, Entry]:
+        rows = self._db.execute(
+            "SELECT path, sha256, chunks, state, indexed_at FROM files WHERE collection = ?", (self.collection,)
+        )
+        return {row[0]: Entry(*row) for row in rows}
+
+    def mark_pending(self, items: list[tuple[str, str]]) -> None:
+        """Record (path, sha256) pairs as about to change, in one transaction."""
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO files (collection, path, sha256, state) VALUES (?, ?, ?, 'pending') "
+                "ON CONFLICT (collection, path) DO UPDATE SET sha256 = excluded.sha256, state = 'pending'",
+                [(self.collection, path, sha) for path, sha in items],
+            )
+
+    def mark_done(self, path: str, sha256: str, chunks: int) -> None:
+        self._db.execute(
+            "UPDATE files SET sha256 = ?, chunks = ?, state = 'done', indexed_at = ? WHERE collection = ? AND path = ?",
+            (sha256, chunks, time.time(), self.collection, path),
+        )
+
+    def remove(self, paths: list[str]) -> None:
+        with self._transaction():
+            self._db.executemany(
+                "DELETE FROM files WHERE collection = ? AND path = ?", [(self.collection, p) for p in paths]
+            )
+
+    def collections(self) -> set[str]:
+        return {row[0] for row in self._db.execute("SELECT DISTINCT collection FROM files")}
+
+    def drop_collection(self, collection: str) -> None:
+        self._db.execute("DELETE FROM files WHERE collection = ?", (collection,))
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")

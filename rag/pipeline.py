@@ -1,0 +1,216 @@
+"""The one place that wires the parts together from Settings. Everything heavy is built on first use."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rag.config import Settings
+from rag.errors import RagError
+
+if TYPE_CHECKING:
+    import chromadb
+    from langchain_chroma import Chroma
+
+    from rag.bm25 import BM25Index
+    from rag.ingest import IngestReport
+    from rag.manifest import Entry, Manifest
+    from rag.retrieve import Hit, HybridRetriever, HybridSearcher
+
+
+class Pipeline:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+
+    # --- parts -------------------------------------------------------------------------------------------
+    @cached_property
+    def model_path(self) -> Path:
+        from rag.embeddings import resolve_model_path
+
+        try:
+            return resolve_model_path(self.settings.embedding_model)
+        except FileNotFoundError as e:
+            raise RagError(str(e)) from e
+
+    @cached_property
+    def signature(self) -> dict[str, Any]:
+        """Everything that decides what a stored vector means; a change means a new collection."""
+        from rag.chunking import VERSION
+        from rag.embeddings import fingerprint
+
+        s = self.settings
+        return {
+            "chunker": VERSION,
+            "encoding": s.encoding,
+            "chunk_size": s.chunk_size,
+            "chunk_overlap": s.chunk_overlap,
+            "embedding": fingerprint(self.model_path),
+        }
+
+    @cached_property
+    def collection_name(self) -> str:
+        from rag.store import collection_name
+
+        return collection_name(self.settings.collection, self.signature)
+
+    @cached_property
+    def embeddings(self) -> Any:
+        from rag.embeddings import LazyEmbeddings, load_embeddings
+
+        s = self.settings
+        return LazyEmbeddings(lambda: load_embeddings(self.model_path, s.embed_batch_size, s.torch_threads))
+
+    @cached_property
+    def client(self) -> chromadb.ClientAPI:
+        from rag.store import make_client
+
+        return make_client(self.settings)
+
+    @cached_property
+    def store(self) -> Chroma:
+        from rag.store import open_collection
+
+        return open_collection(self.client, self.collection_name, self.embeddings, self.settings, self.signature)
+
+    @cached_property
+    def manifest(self) -> Manifest:
+        from rag.manifest import Manifest
+
+        return Manifest(self.settings.data_dir / "manifest.sqlite", self.collection_name)
+
+    @property
+    def bm25_dir(self) -> Path:
+        return self.settings.data_dir / "bm25" / self.collection_name
+
+    # --- ingest ------------------------------------------------------------------------------------------
+    def ingest(self, progress: bool = False) -> IngestReport:
+        """Bring the index in step with the corpus folder (see rag.ingest)."""
+        from rag.chunking import make_splitter
+        from rag.ingest import Ingester
+
+        s = self.settings
+        if not s.corpus_dir.is_dir():
+            raise RagError(
+                f"corpus folder {s.corpus_dir} does not exist; create it and put .txt, .md, .html or .pdf "
+                "articles in it, or point RAG_CORPUS_DIR at your folder"
+            )
+        with self._ingest_lock():
+            splitter = make_splitter(s.chunk_size, s.chunk_overlap, s.encoding)
+            ingester = Ingester(
+                self.store, self.manifest, splitter, max_bytes=s.max_file_bytes, write_batch=2 * s.embed_batch_size
+            )
+            report = ingester.run(s.corpus_dir, progress=progress)
+            report.rebuilt = self._drop_other_collections()
+            if self._load_bm25() is None:
+                self._build_bm25().save(self.bm25_dir)
+        return report
+
+    @contextmanager
+    def _ingest_lock(self) -> Iterator[None]:
+        from filelock import FileLock, Timeout
+
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self.settings.data_dir / "ingest.lock")
+        try:
+            lock.acquire(timeout=0)
+        except Timeout as e:
+            raise RagError(
+                f"another ingest is running on {self.settings.data_dir} (it holds {lock.lock_file}); "
+                "wait for it to finish, then run this again"
+            ) from e
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _drop_other_collections(self) -> bool:
+        """Delete collections made with other settings, now that this one is complete."""
+        from rag.store import drop_collection
+
+        prefix = f"{self.settings.collection}-"
+        others = {c for c in self.manifest.collections() if c != self.collection_name}
+        others |= {c.name for c in self.client.list_collections() if c.name.startswith(prefix)} - {self.collection_name}
+        for name in others:
+            drop_collection(self.client, name)
+            self.manifest.drop_collection(name)
+            shutil.rmtree(self.settings.data_dir / "bm25" / name, ignore_errors=True)
+        return bool(others)
+
+    # --- BM25 --------------------------------------------------------------------------------------------
+    def _generation(self) -> str:
+        """A stamp of the manifest rows: it changes whenever the collection's contents do."""
+        rows = sorted((e.path, e.sha256, e.chunks, e.state) for e in self.manifest.entries().values())
+        return hashlib.sha256(repr(rows).encode()).hexdigest()[:16]
+
+    def _load_bm25(self) -> BM25Index | None:
+        """The saved BM25 index if it matches the collection's current contents, else None."""
+        from rag.bm25 import BM25Index
+
+        saved = BM25Index.load(self.bm25_dir)
+        return saved if saved is not None and saved.generation == self._generation() else None
+
+    def _build_bm25(self) -> BM25Index:
+        from rag.bm25 import BM25Index
+        from rag.store import iter_chunks
+
+        chunks = list(iter_chunks(self.store, ["documents", "metadatas"]))
+        return BM25Index.build(
+            [i for i, _, _ in chunks],
+            [t for _, t, _ in chunks],
+            [str(m["source"]) for _, _, m in chunks],
+            self._generation(),
+        )
+
+    # --- search ------------------------------------------------------------------------------------------
+    @cached_property
+    def searcher(self) -> HybridSearcher:
+        from rag.retrieve import HybridSearcher
+
+        bm25 = self._load_bm25() or self._build_bm25()  # stale after an interrupted ingest: rebuilt in memory
+        s = self.settings
+        return HybridSearcher(self.store, bm25, candidates=s.candidates, rrf_k=s.rrf_k, display=self.display_path)
+
+    def search(self, query: str, k: int | None = None, source: str | None = None) -> list[Hit]:
+        """The best passages for `query`; `source` limits them to one file (as given by the user)."""
+        if not query.strip():
+            raise RagError("the query is empty; ask something")
+        if not self.indexed_files():
+            raise RagError(
+                f"the index is empty; put articles in {self.settings.corpus_dir} and run `python -m rag ingest`"
+            )
+        rel = self.resolve_source(source) if source else None
+        return self.searcher.search(query, k or self.settings.k, rel)
+
+    def retriever(self, k: int | None = None, source: str | None = None) -> HybridRetriever:
+        from rag.retrieve import HybridRetriever
+
+        rel = self.resolve_source(source) if source else None
+        return HybridRetriever(searcher=self.searcher, k=k or self.settings.k, source=rel)
+
+    # --- files -------------------------------------------------------------------------------------------
+    def indexed_files(self) -> dict[str, Entry]:
+        """Files in the index, by path relative to the corpus folder."""
+        return {p: e for p, e in self.manifest.entries().items() if e.state == "done"}
+
+    def display_path(self, rel: str) -> str:
+        """How a stored source is shown: under the corpus folder as configured, e.g. corpus/a.txt."""
+        return (self.settings.corpus_dir / rel).as_posix()
+
+    def resolve_source(self, given: str) -> str:
+        """The indexed file a user means by `given`: corpus/a.txt, a.txt or a full path all work."""
+        corpus = self.settings.corpus_dir
+        candidates = [given, Path(given).as_posix()]
+        path = Path(given)
+        with suppress(ValueError):  # not inside the corpus folder
+            candidates.append(path.resolve().relative_to(corpus.resolve()).as_posix())
+        indexed = self.indexed_files()
+        for candidate in candidates:
+            if candidate in indexed:
+                return candidate
+        known = ", ".join(self.display_path(p) for p in sorted(indexed)) or "none"
+        raise RagError(f"{given} is not an indexed file; indexed files: {known}")

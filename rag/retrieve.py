@@ -1,0 +1,110 @@
+"""Hybrid retrieval: dense (Chroma, cosine) and BM25 candidates fused with reciprocal rank fusion.
+
+Fusion is written here rather than taken from LangChain's EnsembleRetriever (now in langchain-classic)
+because each hit must keep both retrievers' ranks and scores, and the source filter must reach both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+
+if TYPE_CHECKING:
+    from langchain_chroma import Chroma
+
+    from rag.bm25 import BM25Index
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    source: str  # path as the user knows it, e.g. corpus/2025-06-10_news_london-talks.txt
+    start: int  # character span in the article's normalised text
+    end: int
+    text: str
+    title: str
+    date: str
+    score: float  # fused RRF score
+    dense_score: float | None  # cosine similarity, if the dense retriever found it
+    bm25_score: float | None
+    dense_rank: int | None  # 1-based
+    bm25_rank: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def rrf(rankings: list[list[str]], k: int = 60) -> dict[str, float]:
+    """Reciprocal rank fusion: each list adds 1 / (k + rank) to the ids it ranks.
+
+    >>> rrf([["a", "b"], ["b", "c"]], k=1)
+    {'a': 0.5, 'b': 0.8333333333333333, 'c': 0.3333333333333333}
+    """
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+    return scores
+
+
+class HybridSearcher:
+    """Searches one collection and its BM25 index. `display` maps a stored source to the path users see."""
+
+    def __init__(
+        self, store: Chroma, bm25: BM25Index, *, candidates: int, rrf_k: int, display: Callable[[str], str] = str
+    ) -> None:
+        self.store = store
+        self.bm25 = bm25
+        self.candidates = candidates
+        self.rrf_k = rrf_k
+        self.display = display
+
+    def search(self, query: str, k: int, source: str | None = None) -> list[Hit]:
+        """The `k` best passages for `query`, optionally only from `source` (a path relative to the corpus)."""
+        n = max(self.candidates, k)
+        dense = self.store.similarity_search_with_score(query, k=n, filter={"source": source} if source else None)
+        dense_ids = [str(doc.id) for doc, _ in dense]
+        sparse = self.bm25.search(query, n, source)
+        fused = rrf([dense_ids, [i for i, _ in sparse]], self.rrf_k)
+        top = sorted(fused, key=lambda i: -fused[i])[:k]
+        docs = {str(doc.id): doc for doc, _ in dense}
+        missing = [i for i in top if i not in docs]
+        if missing:
+            docs.update({str(d.id): d for d in self.store.get_by_ids(missing)})
+        dense_info = {str(doc.id): (rank, 1.0 - dist) for rank, (doc, dist) in enumerate(dense, start=1)}
+        bm25_info = {i: (rank, s) for rank, (i, s) in enumerate(sparse, start=1)}
+        return [self._hit(docs[i], fused[i], dense_info.get(i), bm25_info.get(i)) for i in top if i in docs]
+
+    def _hit(self, doc: Document, score: float, dense: tuple[int, float] | None, bm25: tuple[int, float] | None) -> Hit:
+        meta = doc.metadata
+        return Hit(
+            id=str(doc.id),
+            source=self.display(str(meta["source"])),
+            start=int(meta["start"]),
+            end=int(meta["end"]),
+            text=doc.page_content,
+            title=str(meta.get("title", "")),
+            date=str(meta.get("date", "")),
+            score=score,
+            dense_score=dense[1] if dense else None,
+            bm25_score=bm25[1] if bm25 else None,
+            dense_rank=dense[0] if dense else None,
+            bm25_rank=bm25[0] if bm25 else None,
+        )
+
+
+class HybridRetriever(BaseRetriever):
+    """The hybrid search as a LangChain retriever, for chains. Each Document's metadata is its Hit."""
+
+    searcher: Any
+    k: int = 5
+    source: str | None = None
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        hits = self.searcher.search(query, self.k, self.source)
+        return [Document(page_content=h.text, metadata=h.to_json(), id=h.id) for h in hits]

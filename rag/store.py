@@ -1,0 +1,112 @@
+"""The vector store: a Chroma collection, embedded on disk or on a Chroma server.
+
+The collection's name carries a hash of everything that decides what a vector means (chunker settings,
+embedding model), so chunks made with other settings are never mixed into it: new settings get a new
+collection, and the old one is dropped once the new one is complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from rag.errors import RagError
+
+if TYPE_CHECKING:
+    import chromadb
+    from chromadb.api.collection_configuration import CreateHNSWConfiguration
+    from langchain_chroma import Chroma
+    from langchain_core.embeddings import Embeddings
+
+    from rag.config import Settings
+
+
+def collection_name(prefix: str, signature: dict[str, Any]) -> str:
+    digest = hashlib.sha256(json.dumps(signature, sort_keys=True).encode()).hexdigest()
+    return f"{prefix}-{digest[:12]}"
+
+
+def make_client(settings: Settings) -> chromadb.ClientAPI:
+    """A Chroma client: HTTP when `RAG_CHROMA_URL` is set, else persistent under the data folder."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if not settings.chroma_url:
+        path = settings.data_dir / "chroma"
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    url = urlparse(settings.chroma_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise RagError(f"RAG_CHROMA_URL must look like http://HOST:PORT, not {settings.chroma_url!r}")
+    try:
+        return chromadb.HttpClient(
+            host=url.hostname,
+            port=url.port or (443 if url.scheme == "https" else 8000),
+            ssl=url.scheme == "https",
+            settings=chroma_settings,
+        )
+    except Exception as e:  # chromadb raises ValueError or httpx errors, depending on where it failed
+        raise RagError(
+            f"cannot reach the Chroma server at {settings.chroma_url} ({e}); start it with "
+            "`chroma run --path DIR --host 127.0.0.1 --port PORT`, or unset RAG_CHROMA_URL to use the embedded store"
+        ) from e
+
+
+def open_collection(
+    client: chromadb.ClientAPI, name: str, embeddings: Embeddings, settings: Settings, signature: dict[str, Any]
+) -> Chroma:
+    """The LangChain vector store over collection `name`, created with cosine HNSW if it is new.
+
+    We always pass our embeddings, so Chroma's default embedding function (an ONNX download) never runs.
+    """
+    from langchain_chroma import Chroma
+
+    hnsw: CreateHNSWConfiguration = {
+        "space": "cosine",
+        "ef_construction": settings.hnsw_ef_construction,
+        "ef_search": settings.hnsw_ef_search,
+        "max_neighbors": settings.hnsw_max_neighbors,
+    }
+    return Chroma(
+        collection_name=name,
+        embedding_function=embeddings,
+        client=client,
+        collection_metadata={"signature": json.dumps(signature, sort_keys=True)},
+        collection_configuration={"hnsw": hnsw},
+    )
+
+
+def iter_chunks(
+    store: Chroma, include: list[str], where: dict[str, Any] | None = None, page: int = 5000
+) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """Every chunk (matching `where`) as (id, text, metadata), read in pages: Chroma caps one `get`.
+
+    The text is "" unless `include` asks for documents.
+    """
+    offset = 0
+    while True:
+        batch = store.get(include=include, where=where, limit=page, offset=offset)
+        texts = batch.get("documents") or [""] * len(batch["ids"])
+        yield from zip(batch["ids"], texts, batch["metadatas"] or [{}] * len(batch["ids"]), strict=True)
+        if len(batch["ids"]) < page:
+            return
+        offset += page
+
+
+def chunk_counts(store: Chroma, source: str | None = None) -> dict[str, Counter[str]]:
+    """For every source in the collection (or just `source`), how many chunks it has per file hash."""
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for _, _, meta in iter_chunks(store, ["metadatas"], where={"source": source} if source else None):
+        counts[str(meta.get("source"))][str(meta.get("sha256"))] += 1
+    return dict(counts)
+
+
+def drop_collection(client: chromadb.ClientAPI, name: str) -> None:
+    with suppress(Exception):  # already gone: chromadb raises NotFoundError or ValueError, by version
+        client.delete_collection(name)
