@@ -16,6 +16,7 @@ from rag.errors import RagError
 if TYPE_CHECKING:
     import chromadb
     from langchain_chroma import Chroma
+    from langchain_core.embeddings import Embeddings
 
     from rag.bm25 import BM25Index
     from rag.ingest import IngestReport
@@ -24,8 +25,11 @@ if TYPE_CHECKING:
 
 
 class Pipeline:
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, embeddings: Embeddings | None = None) -> None:
+        """`embeddings` replaces the configured model (tests share one loaded model this way)."""
         self.settings = settings or Settings()
+        if embeddings is not None:
+            self.embeddings = embeddings
 
     # --- parts -------------------------------------------------------------------------------------------
     @cached_property
@@ -59,7 +63,7 @@ class Pipeline:
         return collection_name(self.settings.collection, self.signature)
 
     @cached_property
-    def embeddings(self) -> Any:
+    def embeddings(self) -> Embeddings:
         from rag.embeddings import LazyEmbeddings, load_embeddings
 
         s = self.settings

@@ -1,0 +1,128 @@
+"""Incremental ingest into a real Chroma on a temp folder, with the real MiniLM."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from rag.errors import RagError
+from rag.pipeline import Pipeline
+from rag.store import chunk_counts
+
+from .conftest import COMMENTARY, NEWS
+
+MakePipeline = Callable[..., Pipeline]
+
+
+def assert_consistent(pipeline: Pipeline) -> None:
+    """Every file in the manifest is done and has exactly its chunks, of one version, in the collection."""
+    entries = pipeline.manifest.entries()
+    counts = chunk_counts(pipeline.store)
+    assert all(e.state == "done" for e in entries.values())
+    assert counts == {path: {e.sha256: e.chunks} for path, e in entries.items()}
+
+
+def test_first_ingest_indexes_seed_and_second_embeds_nothing(make_pipeline: MakePipeline) -> None:
+    first = make_pipeline().ingest()
+    assert sorted(first.added) == [COMMENTARY, NEWS]
+    assert first.chunks_embedded == first.chunks_total > 0
+    second = make_pipeline().ingest()
+    assert (second.added, second.changed, second.removed, second.chunks_embedded) == ([], [], [], 0)
+    assert second.unchanged == 2
+    assert second.chunks_total == first.chunks_total
+
+
+def test_changed_file_is_reembedded_alone_and_old_chunks_go(make_pipeline: MakePipeline, corpus: Path) -> None:
+    pipeline = make_pipeline()
+    pipeline.ingest()
+    path = corpus / NEWS
+    path.write_text(path.read_text() + "\nA new closing paragraph mentions gallium and germanium controls.\n")
+    report = make_pipeline().ingest()
+    assert report.changed == [NEWS]
+    assert report.chunks_embedded == pipeline.manifest.entries()[NEWS].chunks
+    assert_consistent(pipeline)
+    hits = make_pipeline().search("gallium germanium", k=1)
+    assert hits[0].source.endswith(NEWS) and "gallium" in hits[0].text
+
+
+def test_deleted_file_loses_its_chunks(make_pipeline: MakePipeline, corpus: Path) -> None:
+    make_pipeline().ingest()
+    (corpus / COMMENTARY).unlink()
+    report = make_pipeline().ingest()
+    assert report.removed == [COMMENTARY]
+    pipeline = make_pipeline()
+    assert set(chunk_counts(pipeline.store)) == {NEWS}
+    assert all(h.source.endswith(NEWS) for h in pipeline.search("rare earth card", k=5))
+
+
+def test_bad_files_are_skipped_and_the_rest_indexed(make_pipeline: MakePipeline, corpus: Path) -> None:
+    (corpus / "empty.txt").write_bytes(b"")
+    (corpus / "binary.txt").write_bytes(b"\x00\x01\x02garbage")
+    (corpus / "latin1.txt").write_bytes("na\xefve".encode("latin-1"))
+    (corpus / "huge.md").write_text("words " * 300_000)
+    (corpus / "notes.docx").write_bytes(b"PK\x03\x04")
+    (corpus / ".DS_Store").write_bytes(b"\x00")
+    report = make_pipeline(max_file_mb=1).ingest()
+    reasons = {s["path"]: s["reason"] for s in report.skipped}
+    assert set(reasons) == {"empty.txt", "binary.txt", "latin1.txt", "huge.md", "notes.docx"}
+    assert "empty" in reasons["empty.txt"] and "binary" in reasons["binary.txt"]
+    assert "UTF-8" in reasons["latin1.txt"] and "too large" in reasons["huge.md"]
+    assert sorted(report.added) == [COMMENTARY, NEWS]
+    assert "skipped empty.txt: empty file" in report.summary()
+
+
+def test_a_file_that_turns_bad_keeps_its_indexed_version(make_pipeline: MakePipeline, corpus: Path) -> None:
+    make_pipeline().ingest()
+    before = chunk_counts(make_pipeline().store)[NEWS]
+    (corpus / NEWS).write_bytes(b"caf\xe9, not utf-8 any more")
+    report = make_pipeline().ingest()
+    assert report.skipped[0]["path"] == NEWS
+    assert "stays searchable" in report.skipped[0]["reason"]
+    pipeline = make_pipeline()
+    assert chunk_counts(pipeline.store)[NEWS] == before
+    assert pipeline.search("Lancaster Palace", k=1)[0].source.endswith(NEWS)
+
+
+def test_changed_chunker_settings_rebuild_instead_of_mixing(make_pipeline: MakePipeline) -> None:
+    old = make_pipeline()
+    old.ingest()
+    new = make_pipeline(chunk_size=64, chunk_overlap=8)
+    report = new.ingest()
+    assert report.rebuilt and sorted(report.added) == [COMMENTARY, NEWS]
+    assert new.collection_name != old.collection_name
+    assert [c.name for c in new.client.list_collections()] == [new.collection_name]
+    assert_consistent(new)
+    assert all(int(h.end) - int(h.start) < 600 for h in new.search("rare earths", k=5))
+
+
+def test_manifest_and_collection_disagreeing_is_repaired(make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline()
+    pipeline.ingest()
+    pipeline.store.delete(where={"source": NEWS})  # chunks lost behind the manifest's back
+    report = make_pipeline().ingest()
+    assert report.repaired == [NEWS]
+    assert_consistent(make_pipeline())
+
+
+def test_a_second_ingest_while_one_runs_is_refused(make_pipeline: MakePipeline, tmp_path: Path) -> None:
+    lock = tmp_path / "data" / "ingest.lock"
+    lock.parent.mkdir(parents=True)
+    hold = f"import filelock, time; held = filelock.FileLock({str(lock)!r}); held.acquire(); print(1, flush=True); "
+    holder = subprocess.Popen([sys.executable, "-c", hold + "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "1"
+        with pytest.raises(RagError, match="another ingest is running"):
+            make_pipeline().ingest()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert make_pipeline().ingest().added  # the lock is free again once its holder is gone
+
+
+def test_missing_corpus_folder_is_a_clear_error(make_pipeline: MakePipeline, tmp_path: Path) -> None:
+    with pytest.raises(RagError, match=r"corpus folder .* does not exist"):
+        make_pipeline(corpus_dir=tmp_path / "nowhere").ingest()
