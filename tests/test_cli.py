@@ -1,0 +1,41 @@
+"""The command line as a user runs it: `python -m rag ...` in a subprocess, JSON contracts, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .conftest import COMMENTARY, NEWS, run_cli
+
+
+def test_ingest_json_then_search_json(corpus: Path, tmp_path: Path) -> None:
+    (corpus / "empty.txt").write_bytes(b"")
+    env = {"RAG_CORPUS_DIR": str(corpus), "RAG_DATA_DIR": str(tmp_path / "data")}
+    code, out, err = run_cli("ingest", "--json", env=env, cwd=tmp_path)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["files_added"] == 2 and summary["files_changed"] == summary["files_removed"] == 0
+    assert summary["files_skipped"] == [{"path": "empty.txt", "reason": "empty file"}]
+    assert summary["chunks_embedded"] == summary["chunks_total"] > 0
+    assert isinstance(summary["seconds"], float)
+
+    code, out, err = run_cli("search", "rare earth licences", "-k", "4", "--json", env=env, cwd=tmp_path)
+    assert code == 0, err
+    hits = json.loads(out)
+    assert len(hits) == 4
+    assert {Path(h["source"]).name for h in hits} == {NEWS, COMMENTARY}
+    assert {"source", "start", "end", "text", "score", "dense_score", "bm25_score"} <= set(hits[0])
+
+    code, out, err = run_cli("search", "Basant", "--source", NEWS, env=env, cwd=tmp_path)
+    assert code == 0 and "[1]" in out and COMMENTARY not in out
+
+
+def test_bad_settings_and_arguments_are_one_line_errors(tmp_path: Path) -> None:
+    code, _, err = run_cli("ingest", env={"RAG_CHUNK_SIZE": "100", "RAG_CHUNK_OVERLAP": "200"}, cwd=tmp_path)
+    assert code == 2 and "must be smaller than RAG_CHUNK_SIZE" in err and "Traceback" not in err
+    code, _, err = run_cli("ingest", env={"RAG_K": "many"}, cwd=tmp_path)
+    assert code == 2 and "RAG_K" in err and "Traceback" not in err
+    code, _, err = run_cli("ingest", env={"RAG_CORPUS_DIR": str(tmp_path / "none")}, cwd=tmp_path)
+    assert code == 2 and "does not exist" in err
+    code, _, err = run_cli("search", "x", "-k", "0", cwd=tmp_path)
+    assert code == 2 and "-k must be at least 1" in err

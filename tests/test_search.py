@@ -1,0 +1,76 @@
+"""Hybrid search on the seed corpus: the right article for seed questions, filters, spans, and errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from rag import documents
+from rag.errors import RagError
+from rag.pipeline import Pipeline
+
+from .conftest import COMMENTARY, NEWS
+
+
+@pytest.fixture
+def pipeline(make_pipeline: Callable[..., Pipeline]) -> Pipeline:
+    pipeline = make_pipeline()
+    pipeline.ingest()
+    return pipeline
+
+
+@pytest.mark.parametrize(
+    ("question", "article"),
+    [
+        ("Where did the talks take place, at which palace?", NEWS),
+        ("Which Chinese official called the talks professional and candid?", NEWS),
+        ("How many hours did Tuesday's talks last?", NEWS),
+        ("What is China's strategy with the rare earth card?", COMMENTARY),
+        ("Which items would the US cancel export controls on?", NEWS),
+        ("What does the phrase 'take it slow' highlight?", COMMENTARY),
+    ],
+)
+def test_seed_questions_find_the_right_article(pipeline: Pipeline, question: str, article: str) -> None:
+    """The article holding the answer is among the top two passages (of seven)."""
+    sources = [Path(h.source).name for h in pipeline.search(question, k=2)]
+    assert article in sources
+
+
+def test_rare_earth_licences_come_from_both_articles_with_exact_spans(pipeline: Pipeline, corpus: Path) -> None:
+    hits = pipeline.search("rare earth licences", k=5)
+    assert {Path(h.source).name for h in hits} == {NEWS, COMMENTARY}
+    for hit in hits:
+        assert documents.load(Path(hit.source)).text[hit.start : hit.end] == hit.text
+        assert hit.dense_rank or hit.bm25_rank
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_source_filter_accepts_the_ways_users_name_a_file(pipeline: Pipeline, corpus: Path) -> None:
+    for given in (COMMENTARY, f"{corpus}/{COMMENTARY}", str(corpus / COMMENTARY)):
+        hits = pipeline.search("Lancaster Palace export licences", k=3, source=given)
+        assert hits and all(Path(h.source).name == COMMENTARY for h in hits)
+    with pytest.raises(RagError, match="not an indexed file"):
+        pipeline.search("anything", source="nope.txt")
+
+
+def test_search_survives_a_stale_bm25_index(pipeline: Pipeline, corpus: Path) -> None:
+    import shutil
+
+    shutil.rmtree(pipeline.bm25_dir)
+    hits = pipeline.search("Li Chenggang", k=1)
+    assert hits[0].bm25_rank == 1 and Path(hits[0].source).name == NEWS
+
+
+def test_empty_index_and_empty_query_are_clear_errors(make_pipeline: Callable[..., Pipeline]) -> None:
+    with pytest.raises(RagError, match="index is empty"):
+        make_pipeline().search("rare earths")
+    with pytest.raises(RagError, match="query is empty"):
+        make_pipeline().search("   ")
+
+
+def test_retriever_gives_langchain_documents_with_spans(pipeline: Pipeline) -> None:
+    docs = pipeline.retriever(k=2).invoke("congressional hearing in Washington")
+    assert len(docs) == 2
+    assert {"source", "start", "end", "score"} <= set(docs[0].metadata)
