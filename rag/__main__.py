@@ -6,8 +6,12 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rag.errors import RagError
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,6 +56,16 @@ def _search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _describe(error: ValidationError) -> str:
+    """Pydantic's errors as `RAG_NAME: what is wrong`, one per setting."""
+    problems = []
+    for err in error.errors():
+        message = err["msg"].removeprefix("Value error, ")
+        names = "_".join(map(str, err["loc"])).upper()
+        problems.append(f"RAG_{names}: {message}" if names else message)
+    return "; ".join(problems)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from pydantic import ValidationError
 
@@ -59,8 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return {"ingest": _ingest, "search": _search}[args.command](args)
     except ValidationError as e:
-        problems = "; ".join(f"RAG_{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}" for err in e.errors())
-        print(f"error: invalid setting: {problems}", file=sys.stderr)
+        print(f"error: invalid setting: {_describe(e)}", file=sys.stderr)
     except RagError as e:
         print(f"error: {e}", file=sys.stderr)
     except KeyboardInterrupt:
