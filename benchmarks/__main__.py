@@ -1,0 +1,22 @@
+"""`python -m benchmarks NAME [options]`; `python -m benchmarks` lists the names."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+NAMES = {"ingest": "SciFact ingest speed, re-ingest cost, raw embedding throughput and HNSW recall"}
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in NAMES:
+        print("usage: python -m benchmarks NAME [--help]\n")
+        for name, what in NAMES.items():
+            print(f"  {name:10} {what}")
+        return 2
+    module = importlib.import_module(f"benchmarks.{sys.argv[1]}")
+    return int(module.main(sys.argv[2:]) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
