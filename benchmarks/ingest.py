@@ -60,8 +60,8 @@ def hnsw_recall(pipeline: Pipeline, queries: list[str]) -> list[dict[str, Any]]:
     q = np.asarray([pipeline.embeddings.embed_query(text) for text in queries], dtype=np.float32)
     truth = [{ids[i] for i in row} for row in np.argsort(-(q @ vectors.T), axis=1)[:, :10]]
     s = pipeline.settings
-    rows = [{"config": f"cited (ef_construction {s.hnsw_ef_construction}, ef_search {s.hnsw_ef_search}, "
-             f"M {s.hnsw_max_neighbors})", "recall@10": recall_at_10(pipeline.store._collection, q, truth)}]  # fmt: skip
+    ours = f"cited (ef_construction {s.hnsw_ef_construction}, ef_search {s.hnsw_ef_search}, M {s.hnsw_max_neighbors})"
+    rows = [{"config": ours, "recall@10": recall_at_10(pipeline.store._collection, q, truth)}]
     default = pipeline.client.create_collection("bench-chroma-defaults", configuration={"hnsw": {"space": "cosine"}})
     for start in range(0, len(ids), 5000):
         default.add(ids=ids[start : start + 5000], embeddings=vectors[start : start + 5000])
@@ -90,8 +90,13 @@ def main(argv: list[str]) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="cited-bench-"))
     docs = write_corpus(work / "corpus", args.limit)
-    settings = Settings(_env_file=None, corpus_dir=work / "corpus", data_dir=work / "data",
-                        embed_batch_size=args.batch, torch_threads=args.threads)  # fmt: skip
+    settings = Settings(
+        _env_file=None,
+        corpus_dir=work / "corpus",
+        data_dir=work / "data",
+        embed_batch_size=args.batch,
+        torch_threads=args.threads,
+    )
     pipeline = Pipeline(settings)
     started = time.perf_counter()
     pipeline.embeddings.embed_query("warm up")  # load the model outside the timed ingest
@@ -135,8 +140,11 @@ def main(argv: list[str]) -> int:
         ("raw encode (same chunks)", f"{raw:.1f} chunks/s" if raw else "skipped"),
         ("ingest / raw", f"{ingest_rate / raw:.0%}" if raw else "-"),
         ("peak RSS after ingest", f"{rss:.0f} MB"),
-        ("re-ingest, unchanged", f"{again.seconds:.2f} s ({again.seconds / full.seconds:.2%} of full), "
-         f"{again.chunks_embedded} chunks embedded"),  # fmt: skip
+        (
+            "re-ingest, unchanged",
+            f"{again.seconds:.2f} s ({again.seconds / full.seconds:.2%} of full), "
+            f"{again.chunks_embedded} chunks embedded",
+        ),
         ("re-ingest, one doc changed", f"{changed.chunks_embedded} chunks embedded (its chunks: {expected_changed})"),
         *((f"HNSW recall@10, {r['config']}", f"{r['recall@10']:.4f}") for r in recall),
     ]

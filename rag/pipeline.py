@@ -105,8 +105,15 @@ class Pipeline:
             )
         with self._ingest_lock():
             splitter = make_splitter(s.chunk_size, s.chunk_overlap, s.encoding)
+            # Chunks are written 16 embedding batches at a time: enough for length-sorting to pay off (see _embed).
+            batch = s.embed_batch_size
             ingester = Ingester(
-                self.store, self.manifest, splitter, max_bytes=s.max_file_bytes, write_batch=2 * s.embed_batch_size
+                self.store,
+                self.manifest,
+                splitter,
+                max_bytes=s.max_file_bytes,
+                embed_batch=batch,
+                write_batch=16 * batch,
             )
             report = ingester.run(s.corpus_dir, progress=progress)
             report.rebuilt = self._drop_other_collections()

@@ -45,9 +45,9 @@ def states(db: Path) -> dict[str, int]:
 def test_killed_ingest_is_repaired_by_the_next_run(
     sig: signal.Signals, make_pipeline: Callable[..., Pipeline], corpus: Path, tmp_path: Path
 ) -> None:
-    write_articles(corpus, 30)
+    write_articles(corpus, 40)
     data = tmp_path / "data"
-    env = {**os.environ, "RAG_CORPUS_DIR": str(corpus), "RAG_DATA_DIR": str(data), "RAG_EMBED_BATCH_SIZE": "8"}
+    env = {**os.environ, "RAG_CORPUS_DIR": str(corpus), "RAG_DATA_DIR": str(data), "RAG_EMBED_BATCH_SIZE": "4"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "rag", "ingest", "--quiet"], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True
     )
