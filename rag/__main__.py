@@ -13,6 +13,8 @@ from rag.errors import RagError
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
+    from rag.answer import Answer
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rag", description="Ask questions of a folder of articles.")
@@ -27,6 +29,10 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("-k", type=int, default=None, help="how many passages (default: RAG_K)")
     search.add_argument("--source", metavar="FILE", help="only passages from this file")
     search.add_argument("--json", action="store_true", help="print a JSON list of hits")
+
+    ask = commands.add_parser("ask", help="answer a question from the articles, with citations")
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true", help="print the verified result as one JSON object")
     return parser
 
 
@@ -56,6 +62,44 @@ def _search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ask(args: argparse.Namespace) -> int:
+    from rag.answer import Answer
+    from rag.pipeline import Pipeline
+
+    live = sys.stderr.isatty() and not args.json
+    answer = None
+    for item in Pipeline().ask_stream(args.question):
+        if isinstance(item, Answer):
+            answer = item
+        elif live:
+            print(item, end="", file=sys.stderr, flush=True)
+    assert answer is not None
+    if live:
+        print("\n", file=sys.stderr)
+    print(json.dumps(answer.to_json(), ensure_ascii=False, indent=2) if args.json else render(answer))
+    return 0
+
+
+def render(answer: Answer) -> str:
+    """The verified answer for a terminal: sentences with [n] markers, then the quoted sources."""
+    if answer.refused:
+        lines = [answer.answer, "", "Closest passages:"]
+        lines += [f"- {h.source}:{h.start}-{h.end}  {' '.join(h.text.split())[:200]}" for h in answer.passages]
+    else:
+        lines = []
+        for s in answer.sentences:
+            marks = "".join(f"[{c}]" for c in s.citations)
+            lines.append(f"{s.text} {marks}".rstrip() + ("" if s.supported else "  (not supported by the sources)"))
+        lines += ["", "Sources:"]
+        lines += [f'[{c.id}] {c.source}:{c.start}-{c.end}\n    "{" ".join(c.quote.split())}"' for c in answer.citations]
+    if answer.condensed_question != answer.question:
+        lines.append(f"(searched for: {answer.condensed_question})")
+    if answer.note:
+        lines.append(f"note: {answer.note}")
+    lines.append(f"({answer.model}, {answer.timings.get('total_s', 0):.1f} s)")
+    return "\n".join(lines)
+
+
 def _describe(error: ValidationError) -> str:
     """Pydantic's errors as `RAG_NAME: what is wrong`, one per setting."""
     problems = []
@@ -71,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     try:
-        return {"ingest": _ingest, "search": _search}[args.command](args)
+        return {"ingest": _ingest, "search": _search, "ask": _ask}[args.command](args)
     except ValidationError as e:
         print(f"error: invalid setting: {_describe(e)}", file=sys.stderr)
     except RagError as e:

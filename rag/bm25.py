@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 
 @cache
-def _stemmer() -> Any:
+def stemmer() -> Any:
+    """English Snowball stemmer (PyStemmer), shared with the citation checks."""
     import Stemmer
 
     return Stemmer.Stemmer("english")
@@ -31,9 +32,7 @@ def _stemmer() -> Any:
 def tokenize(texts: list[str]) -> list[list[str]]:
     import bm25s
 
-    tokens = bm25s.tokenize(
-        texts, lower=True, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False
-    )
+    tokens = bm25s.tokenize(texts, lower=True, stopwords="en", stemmer=stemmer(), return_ids=False, show_progress=False)
     return [list(t) for t in tokens]
 
 

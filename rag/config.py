@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -41,13 +41,44 @@ class Settings(BaseSettings):
     hnsw_ef_search: int = Field(200, ge=8, description="HNSW query-time beam width.")
     hnsw_max_neighbors: int = Field(32, ge=4, description="HNSW links per node (M).")
 
+    llm: Literal["bundled", "openai", "extractive"] | None = Field(
+        None,
+        description="Answer backend: the bundled model, a locally hosted OpenAI-compatible server, or extractive "
+        "(no model). Default: openai when RAG_LLM_BASE_URL is set, else bundled.",
+    )
+    llm_base_url: str | None = Field(
+        None, description="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1 (llama.cpp, Ollama, vLLM)."
+    )
+    llm_model: str = Field("local-model", description="Model name sent to that server (Ollama: e.g. qwen2.5:1.5b).")
+    llm_api_key: SecretStr | None = Field(None, description="API key for that server, if it wants one.")
+    llm_timeout: float = Field(120.0, gt=0, description="Seconds to wait for the model before giving up.")
+    llm_max_tokens: int = Field(300, ge=16, description="Longest answer, in tokens.")
+    llm_threads: int | None = Field(None, ge=1, description="Threads for the bundled model; default: all cores.")
+    bundled_model: Literal["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"] = Field(
+        "qwen2.5-coder-1.5b", description="Which bundled model: 1.5B answers better, 0.5B is about twice as fast."
+    )
+    models_dir: Path | None = Field(None, description="Where bundled models are assembled; default DATA_DIR/models.")
+    context_tokens: int = Field(1500, ge=100, description="Token budget for passages in the prompt.")
+    min_support: float = Field(0.5, ge=0, le=1, description="Support score a sentence needs to count as supported.")
+    min_relevance: float = Field(
+        0.2, ge=-1, le=1, description="Best passage similarity below which a question is refused without asking."
+    )
+
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:
         if self.chunk_overlap >= self.chunk_size:
             raise ValueError(
                 f"RAG_CHUNK_OVERLAP ({self.chunk_overlap}) must be smaller than RAG_CHUNK_SIZE ({self.chunk_size})"
             )
+        if self.llm == "openai" and not self.llm_base_url:
+            raise ValueError("RAG_LLM=openai needs RAG_LLM_BASE_URL, e.g. http://127.0.0.1:8080/v1")
         return self
+
+    @property
+    def backend(self) -> Literal["bundled", "openai", "extractive"]:
+        if self.llm is not None:
+            return self.llm
+        return "openai" if self.llm_base_url else "bundled"
 
     @property
     def max_file_bytes(self) -> int:

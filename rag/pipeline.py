@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pydantic import SecretStr
 
 from rag.config import Settings
 from rag.errors import RagError
@@ -17,7 +19,9 @@ if TYPE_CHECKING:
     import chromadb
     from langchain_chroma import Chroma
     from langchain_core.embeddings import Embeddings
+    from langchain_core.messages import BaseMessage
 
+    from rag.answer import Answer, Answerer
     from rag.bm25 import BM25Index
     from rag.ingest import IngestReport
     from rag.manifest import Entry, Manifest
@@ -202,6 +206,75 @@ class Pipeline:
 
         rel = self.resolve_source(source) if source else None
         return HybridRetriever(searcher=self.searcher, k=k or self.settings.k, source=rel)
+
+    # --- answers -------------------------------------------------------------------------------------------
+    @cached_property
+    def answerer(self) -> Answerer:
+        """The answer chain for the configured backend; the bundled model starts here (seconds)."""
+        from langchain_core.runnables import RunnableLambda
+
+        from rag.answer import Answerer, llm_condenser, llm_generation
+
+        s = self.settings
+        generate: Any = RunnableLambda(self._extractive)
+        condense = None
+        model = "extractive"
+        if s.backend != "extractive":
+            llm, model = self._chat_model()
+            generate, condense = llm_generation(llm), llm_condenser(llm)
+        return Answerer(
+            retrieve=lambda question: self.search(question),
+            generate=generate,
+            condense=condense,
+            model=model,
+            context_tokens=s.context_tokens,
+            min_support=s.min_support,
+            min_relevance=s.min_relevance,
+            fallback=self._extractive,
+        )
+
+    def _chat_model(self) -> tuple[Any, str]:
+        """A LangChain chat model on an OpenAI-compatible server: the bundled one (started here) or the user's."""
+        from langchain_openai import ChatOpenAI
+
+        from rag.bundled import MODELS, ensure_gguf, start_server
+
+        s = self.settings
+        if s.backend == "bundled":
+            bundled = MODELS[s.bundled_model]
+            gguf = ensure_gguf(bundled, s.models_dir or s.data_dir / "models")
+            self._server, base_url = start_server(gguf, n_ctx=4096, threads=s.llm_threads)
+            name = bundled.name
+        else:
+            base_url, name = str(s.llm_base_url), s.llm_model
+        llm = ChatOpenAI(
+            base_url=base_url,
+            api_key=s.llm_api_key or SecretStr("unused"),
+            model=name,
+            temperature=0,
+            seed=0,
+            timeout=s.llm_timeout,
+            max_retries=0,
+            max_completion_tokens=s.llm_max_tokens,
+        )
+        return llm, f"{s.backend}:{name}"
+
+    def _extractive(self, prompt: dict[str, Any]) -> str:
+        from rag.extractive import extractive_answer
+
+        return extractive_answer(prompt["question"], [h.text for h in prompt["hits"]], self.embeddings)
+
+    def ask_stream(self, question: str, history: Sequence[BaseMessage] = ()) -> Iterator[str | Answer]:
+        """Tokens as the model writes them, then the verified Answer."""
+        if not question.strip():
+            raise RagError("the question is empty; ask something")
+        yield from self.answerer.stream(question, history)
+
+    def ask(self, question: str, history: Sequence[BaseMessage] = ()) -> Answer:
+        for item in self.ask_stream(question, history):
+            if not isinstance(item, str):
+                return item
+        raise RuntimeError("the answer chain ended without a result")
 
     # --- files -------------------------------------------------------------------------------------------
     def indexed_files(self) -> dict[str, Entry]:

@@ -1,0 +1,122 @@
+"""Parse an answer's citation markers and check each sentence against the passages it cites.
+
+Support is lexical and deterministic: the share of a sentence's content words (lower-cased, stemmed, stop
+words dropped) that occur in a passage, with one hard rule on top: a number in the sentence that the
+passage does not contain makes the sentence unsupported (small models invent figures). It does not
+understand paraphrase with different words, negation, or who-did-what; it catches invented facts and
+citations that point at the wrong passage, which is what small local models get wrong most.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+
+from rag.bm25 import stemmer
+
+_MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+# A sentence ends at . ! ? (plus closing quotes/brackets), then any citation markers, then whitespace.
+_SENTENCE_END = re.compile(r"""[.!?]["'\u201d\u2019)]*((?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*)(?=\s|$)|\n+""")
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*|\d+(?:[.,]\d+)*%?")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_STOP = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below between
+    both but by can could did do does doing down during each few for from further had has have having he her here
+    hers him his how i if in into is it its itself just me more most my no nor not now of off on once only or
+    other our ours out over own said same says she should so some such than that the their them then there these
+    they this those through to too under until up very was we were what when where which while who whom why will
+    with would you your also according reported report""".split()
+)
+
+
+@dataclass
+class Sentence:
+    text: str  # without citation markers
+    citations: list[int] = field(default_factory=list)  # passage numbers as written by the model
+    supported: bool = False
+    support: float = 0.0
+
+
+def split_sentences(answer: str) -> list[tuple[str, list[int]]]:
+    """Split an answer into (sentence without markers, cited numbers). Markers after the full stop count too.
+
+    >>> split_sentences("Besant left early [1]. He had a hearing.[2][3] Done")
+    [('Besant left early.', [1]), ('He had a hearing.', [2, 3]), ('Done', [])]
+    """
+    pieces, start = [], 0
+    for match in _SENTENCE_END.finditer(answer):
+        pieces.append(answer[start : match.end()])
+        start = match.end()
+    pieces.append(answer[start:])
+    result = []
+    for piece in pieces:
+        cited = [int(n) for group in _MARKER.findall(piece) for n in re.split(r"\s*[,;]\s*", group)]
+        text = re.sub(r"\s+([.!?,;:])", r"\1", _MARKER.sub("", piece)).strip()
+        text = " ".join(text.split())
+        if text and re.search(r"\w", text):
+            result.append((text, list(dict.fromkeys(cited))))
+    return result
+
+
+@cache
+def _stem(word: str) -> str:
+    return str(stemmer().stemWord(word))
+
+
+def content_words(text: str) -> set[str]:
+    """Stemmed content words and numbers of `text`.
+
+    >>> sorted(content_words("The talks were extended to Wednesday, 10 June."))
+    ['10', 'extend', 'june', 'talk', 'wednesday']
+    """
+    words = set()
+    for token in _WORD.findall(text.lower()):
+        token = token.strip("'-")
+        if token and token not in _STOP:
+            words.add(token if token[0].isdigit() else _stem(token))
+    return words
+
+
+def numbers(text: str) -> set[str]:
+    return {n.replace(",", "") for n in _NUMBER.findall(text)}
+
+
+def support(sentence: str, passage: str) -> float:
+    """How well `passage` supports `sentence`, 0..1: the share of its content words found in the passage,
+    and 0 if it states a number the passage lacks.
+
+    >>> support("Talks lasted five hours on Tuesday.", "Tuesday's talks lasted five hours before pausing.")
+    1.0
+    >>> support("The agreed tariff was 10 percent.", "No tariff figure was agreed.")
+    0.0
+    """
+    words = content_words(sentence)
+    if not words:
+        return 0.0
+    if not numbers(sentence) <= numbers(passage):
+        return 0.0
+    return len(words & content_words(passage)) / len(words)
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence in `text`, surrounding whitespace excluded.
+
+    >>> sentence_spans("One. Two [1]. Three")
+    [(0, 4), (5, 13), (14, 19)]
+    """
+    spans, start = [], 0
+    for match in [*_SENTENCE_END.finditer(text), None]:
+        end = match.end() if match else len(text)
+        piece = text[start:end]
+        if piece.strip():
+            lead = len(piece) - len(piece.lstrip())
+            spans.append((start + lead, start + len(piece.rstrip())))
+        start = end
+    return spans
+
+
+def best_span(sentence: str, passage: str) -> tuple[int, int]:
+    """The (start, end) of the passage sentence that best supports `sentence`, as offsets into `passage`."""
+    spans = sentence_spans(passage) or [(0, len(passage))]
+    return max(spans, key=lambda span: support(sentence, passage[span[0] : span[1]]))
