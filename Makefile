@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run ingest test lint fmt clean
+.PHONY: setup run ingest ask eval test lint fmt clean
 
 setup: $(STAMP)
 
@@ -22,18 +22,25 @@ $(STAMP): pyproject.toml constraints.txt
 
 run: setup
 	$(BIN)/python -m rag ingest
-	$(BIN)/python -m rag search "rare earth licences"
+	$(BIN)/python -m rag search "rare earth licences" -k 3
+	$(BIN)/python -m rag ask "Why did the US Treasury Secretary leave London?"
 
 ingest: setup
 	$(BIN)/python -m rag ingest
 
+# The eval set with the default (bundled) model: slow (minutes), so not part of `make test`.
+eval: setup
+	$(BIN)/python -m evals --json data/evals/bundled.json
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy rag
+	$(BIN)/mypy rag evals
 
+# Tests, then the eval set with the extractive backend as a gate (fast and exactly reproducible).
 test: setup lint
 	$(BIN)/python -m pytest
+	$(BIN)/python -m evals --model extractive --config evals/gates-extractive.toml
 
 fmt: setup
 	$(BIN)/ruff format .

@@ -121,10 +121,12 @@ def format_passages(hits: Sequence[Hit]) -> str:
 
 
 def verify(text: str, passages: Sequence[Hit], threshold: float) -> tuple[list[Sentence], list[Citation], str]:
-    """Check each sentence of `text` against the passages; returns sentences, the citations they use
-    (renumbered 1..n in order of first use) and the answer text with renumbered markers."""
+    """Check each sentence of `text` against the passages; returns the sentences, their citations and the
+    answer text with markers renumbered. A citation is the passage sentence that best supports the answer
+    sentence (file + span), numbered 1..n in order of first use; two answer sentences supported by the same
+    passage sentence share its number."""
     sentences: list[Sentence] = []
-    used: dict[int, tuple[int, int]] = {}  # passage number -> span (in the passage) of the quoted support
+    citations: dict[tuple[int, int, int], Citation] = {}  # (passage number, start, end) -> citation
     for raw, cited in split_sentences(text):
         valid = [n for n in cited if 1 <= n <= len(passages)]
         scores = {n: support(raw, passages[n - 1].text) for n in range(1, len(passages) + 1)}
@@ -133,21 +135,18 @@ def verify(text: str, passages: Sequence[Hit], threshold: float) -> tuple[list[S
         if best_cited < threshold and best_any is not None and scores[best_any] >= threshold:
             valid = [best_any]  # nothing (valid) cited supports it, but one passage clearly does
             best_cited = scores[best_any]
-        sentence = Sentence(raw, valid, supported=bool(valid) and best_cited >= threshold, support=best_cited)
-        sentences.append(sentence)
+        ids = []
         for n in valid:
-            a, b = best_span(raw, passages[n - 1].text)
-            old = used.get(n)
-            used[n] = (min(a, old[0]), max(b, old[1])) if old else (a, b)
-    numbering = {n: i for i, n in enumerate(used, start=1)}
-    citations = []
-    for n, (a, b) in used.items():
-        hit = passages[n - 1]
-        citations.append(Citation(numbering[n], hit.source, hit.start + a, hit.start + b, hit.text[a:b]))
-    for sentence in sentences:
-        sentence.citations = [numbering[n] for n in sentence.citations]
+            hit = passages[n - 1]
+            a, b = best_span(raw, hit.text)
+            key = (n, a, b)
+            if key not in citations:
+                citations[key] = Citation(len(citations) + 1, hit.source, hit.start + a, hit.start + b, hit.text[a:b])
+            ids.append(citations[key].id)
+        supported = bool(valid) and best_cited >= threshold
+        sentences.append(Sentence(raw, list(dict.fromkeys(ids)), supported=supported, support=best_cited))
     rendered = " ".join(s.text + "".join(f" [{c}]" for c in s.citations) for s in sentences)
-    return sentences, citations, rendered
+    return sentences, list(citations.values()), rendered
 
 
 def format_history(history: Sequence[BaseMessage]) -> str:

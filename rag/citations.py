@@ -16,8 +16,12 @@ from functools import cache
 from rag.bm25 import stemmer
 
 _MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-# A sentence ends at . ! ? (plus closing quotes/brackets), then any citation markers, then whitespace.
-_SENTENCE_END = re.compile(r"""[.!?]["'\u201d\u2019)]*((?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*)(?=\s|$)|\n+""")
+# A sentence ends at . ! ? (plus closing quotes/brackets), then any citation markers, then whitespace; or at a
+# line break. Not after an initial or a title ("U.S.", "Mr."): such a sentence is not split, at worst joined.
+_SENTENCE_END = re.compile(
+    r"""(?<!\b[A-Z])(?<!\bMr)(?<!\bMs)(?<!\bDr)(?<!\bSt)(?<!\bMrs)(?<!\bvs)[.!?]["'\u201d\u2019)]*"""
+    r"""((?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*)(?=\s|$)|\n+"""
+)
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*|\d+(?:[.,]\d+)*%?")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _STOP = frozenset(
@@ -41,8 +45,8 @@ class Sentence:
 def split_sentences(answer: str) -> list[tuple[str, list[int]]]:
     """Split an answer into (sentence without markers, cited numbers). Markers after the full stop count too.
 
-    >>> split_sentences("Besant left early [1]. He had a hearing.[2][3] Done")
-    [('Besant left early.', [1]), ('He had a hearing.', [2, 3]), ('Done', [])]
+    >>> split_sentences("Besant left early [1]. The U.S. side had a hearing.[2][3] Done")
+    [('Besant left early.', [1]), ('The U.S. side had a hearing.', [2, 3]), ('Done', [])]
     """
     pieces, start = [], 0
     for match in _SENTENCE_END.finditer(answer):

@@ -85,10 +85,41 @@ def _read_markdown(data: bytes, path: Path) -> Article:
     return Article(normalise(text), title or (heading.group(1).strip() if heading else ""), date)
 
 
-_DROP_TAGS = ["script", "style", "noscript", "template", "svg", "nav", "header", "footer", "aside", "form",
-              "iframe", "button", "select", "head"]  # fmt: skip
-_INLINE_TAGS = ["a", "abbr", "b", "cite", "code", "em", "i", "mark", "q", "s", "small", "span", "strong",
-                "sub", "sup", "time", "u"]  # fmt: skip
+_DROP_TAGS = [
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "svg",
+    "nav",
+    "header",
+    "footer",
+    "aside",
+    "form",
+    "iframe",
+    "button",
+    "select",
+    "head",
+]
+_INLINE_TAGS = [
+    "a",
+    "abbr",
+    "b",
+    "cite",
+    "code",
+    "em",
+    "i",
+    "mark",
+    "q",
+    "s",
+    "small",
+    "span",
+    "strong",
+    "sub",
+    "sup",
+    "time",
+    "u",
+]
 
 
 def _read_html(data: bytes, path: Path) -> Article:

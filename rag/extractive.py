@@ -1,8 +1,8 @@
 """The extractive backend: no language model, just the passage sentences that best answer the question.
 
 Each candidate sentence is scored by the share of the question's content words it contains and by its
-MiniLM similarity to the question; the best (at most three, from different places, above a floor) are
-stitched together in score order, each cited to its passage. Deterministic and fast, but it never
+MiniLM similarity to the question; the best (at most three, above a floor and within 10 % of the top
+score) are stitched together in score order, each cited to its passage. Deterministic and fast, but it never
 rephrases: answers are quotations, and a question whose words and meaning match no sentence gets
 "I don't know". A baseline, and the fallback when no model is available.
 """
@@ -49,8 +49,8 @@ def extractive_answer(
     scored.sort(key=lambda c: -c.score)
     chosen: list[Candidate] = []
     for candidate in scored:
-        if candidate.score < floor or len(chosen) == max_sentences:
-            break
+        if candidate.score < max(floor, 0.9 * scored[0].score) or len(chosen) == max_sentences:
+            break  # below the floor, or clearly worse than the best: padding, not answer
         if all(candidate.text != c.text for c in chosen):
             chosen.append(candidate)
     if not chosen:

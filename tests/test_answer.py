@@ -115,8 +115,9 @@ def test_unrelated_question_is_refused_without_asking_the_model(pipeline: Pipeli
     def boom(_: Any) -> str:
         raise AssertionError("the model should not be asked")
 
-    guard = Answerer(retrieve=pipeline.search, generate=RunnableLambda(boom), condense=None, model="none",
-                     min_relevance=0.3)  # fmt: skip
+    guard = Answerer(
+        retrieve=pipeline.search, generate=RunnableLambda(boom), condense=None, model="none", min_relevance=0.3
+    )
     answer = guard.ask("What is the boiling point of liquid nitrogen?")
     assert answer.refused and "relevant" in answer.note
 
@@ -149,8 +150,9 @@ def test_a_failing_model_gives_the_extractive_answer_with_a_note(pipeline: Pipel
     def down(_: Any) -> Iterator[str]:
         raise ConnectionError("Connection refused")
 
-    chain = Answerer(retrieve=pipeline.search, generate=RunnableLambda(down), condense=None, model="x",
-                     fallback=pipeline._extractive)  # fmt: skip
+    chain = Answerer(
+        retrieve=pipeline.search, generate=RunnableLambda(down), condense=None, model="x", fallback=pipeline._extractive
+    )
     answer = chain.ask("How many hours did Tuesday's talks last?")
     assert "Connection refused" in answer.note and "extractive" in answer.note
     assert not answer.refused and any("five hours" in s.text for s in answer.sentences)

@@ -124,8 +124,11 @@ def broken_server() -> Iterator[str]:
 def test_a_failing_server_gives_a_clear_note_and_the_extractive_answer(
     make_pipeline: Callable[..., Pipeline], broken_server: str, where: str
 ) -> None:
-    url = {"down": f"http://127.0.0.1:{free_port()}/v1", "slow": f"{broken_server}/slow/v1",
-           "garbage": f"{broken_server}/v1"}[where]  # fmt: skip
+    url = {
+        "down": f"http://127.0.0.1:{free_port()}/v1",
+        "slow": f"{broken_server}/slow/v1",
+        "garbage": f"{broken_server}/v1",
+    }[where]
     pipeline = make_pipeline(llm_base_url=url, llm_timeout=1)
     pipeline.ingest()
     answer = pipeline.ask("How many hours did Tuesday's talks last?")

@@ -1,0 +1,83 @@
+"""Eval datasets: a YAML or JSON list of questions with expected facts, sources, or an expected refusal.
+
+Everything is checked before anything runs; a bad entry is reported by its id (or position) and field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+KEYS = {"id", "question", "facts", "sources", "refuse"}
+
+
+class DatasetError(ValueError):
+    """A malformed dataset; the message names the file, the entry and the field."""
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    question: str
+    facts: list[list[str]] = field(default_factory=list)  # each fact: alternatives (regexes)
+    sources: list[str] = field(default_factory=list)
+    refuse: bool = False
+
+
+def load(path: Path) -> list[Case]:
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise DatasetError(f"{path}: cannot read ({e.strerror or e})") from e
+    import yaml
+
+    try:
+        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as e:
+        raise DatasetError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'YAML'}: {e}") from e
+    if not isinstance(raw, list):
+        raise DatasetError(f"{path}: expected a list of questions at the top level")
+    cases = [parse_case(entry, n, path) for n, entry in enumerate(raw, start=1)]
+    seen: set[str] = set()
+    for case in cases:
+        if case.id in seen:
+            raise DatasetError(f"{path}: entry {case.id}: id is used twice")
+        seen.add(case.id)
+    return cases
+
+
+def parse_case(entry: Any, position: int, path: Path) -> Case:
+    where = f"{path}: entry {entry.get('id', f'#{position}') if isinstance(entry, dict) else f'#{position}'}"
+    if not isinstance(entry, dict):
+        raise DatasetError(f"{where}: expected a mapping with at least `question`")
+    unknown = set(entry) - KEYS
+    if unknown:
+        raise DatasetError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; allowed: {sorted(KEYS)}")
+    question = entry.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise DatasetError(f"{where}: field `question` is missing or empty")
+    refuse = entry.get("refuse", False)
+    if not isinstance(refuse, bool):
+        raise DatasetError(f"{where}: field `refuse` must be true or false")
+    facts = entry.get("facts", [])
+    if not isinstance(facts, list) or not all(isinstance(f, list) and f for f in facts):
+        raise DatasetError(f"{where}: field `facts` must be a list of non-empty lists of alternatives")
+    for n, fact in enumerate(facts, start=1):
+        for alternative in fact:
+            try:
+                re.compile(str(alternative))
+            except re.error as e:
+                raise DatasetError(f"{where}: field `facts` #{n}: {alternative!r} is not a valid regex ({e})") from e
+    sources = entry.get("sources", [])
+    if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
+        raise DatasetError(f"{where}: field `sources` must be a list of file paths")
+    if not refuse and not facts:
+        raise DatasetError(f"{where}: field `facts` is needed unless `refuse: true`")
+    if refuse and facts:
+        raise DatasetError(f"{where}: field `facts` makes no sense with `refuse: true`")
+    return Case(
+        str(entry.get("id", f"#{position}")), question.strip(), [[str(a) for a in f] for f in facts], sources, refuse
+    )
