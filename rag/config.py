@@ -59,7 +59,9 @@ class Settings(BaseSettings):
     )
     models_dir: Path | None = Field(None, description="Where bundled models are assembled; default DATA_DIR/models.")
     context_tokens: int = Field(1500, ge=100, description="Token budget for passages in the prompt.")
-    min_support: float = Field(0.5, ge=0, le=1, description="Support score a sentence needs to count as supported.")
+    min_support: float = Field(
+        0.65, ge=0, le=1, description="Share of a sentence's content words a passage must hold to support it."
+    )
     min_relevance: float = Field(
         0.2, ge=-1, le=1, description="Best passage similarity below which a question is refused without asking."
     )

@@ -1,0 +1,145 @@
+"""Retrieval quality on BEIR SciFact, with the project's own ingest, chunker and retrievers.
+
+Indexes the 5,183 abstracts (title + text per document) into a cached folder under benchmarks/results/
+(incremental: later runs embed nothing), then for each query of the chosen split ranks documents by their
+best chunk and reports nDCG@10, MRR@10, recall@10 and recall@100 for dense only, BM25 only and the hybrid
+(reciprocal rank fusion), next to the published baselines; and the hybrid search latency per query.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import BENCHDATA, RESULTS, median, require, table, write_json
+from rag.config import Settings
+from rag.pipeline import Pipeline
+from rag.retrieve import rrf
+
+PUBLISHED = {"dense": (0.6451, "all-MiniLM-L6-v2, MTEB"), "bm25": (0.6874, "bm25s, MTEB"), "hybrid": (None, "")}
+
+
+def write_corpus(folder: Path) -> None:
+    if folder.is_dir() and any(folder.iterdir()):
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    for line in require(BENCHDATA / "scifact" / "corpus.jsonl").read_text().splitlines():
+        doc = json.loads(line)
+        (folder / f"{doc['_id']}.txt").write_text(f"{doc['title']}\n\n{doc['text']}")
+
+
+def load_queries(split: str) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+    qrels: dict[str, dict[str, int]] = defaultdict(dict)
+    for line in require(BENCHDATA / "scifact" / "qrels" / f"{split}.tsv").read_text().splitlines()[1:]:
+        qid, doc, rel = line.split("\t")
+        qrels[qid][doc] = int(rel)
+    texts = {}
+    for line in (BENCHDATA / "scifact" / "queries.jsonl").read_text().splitlines():
+        q = json.loads(line)
+        if q["_id"] in qrels:
+            texts[q["_id"]] = q["text"]
+    return texts, dict(qrels)
+
+
+def doc_ranking(chunk_ids: list[str], doc_of: dict[str, str]) -> list[str]:
+    """Documents in the order of their best chunk."""
+    return list(dict.fromkeys(doc_of[c] for c in chunk_ids))
+
+
+def measures(ranking: list[str], relevant: dict[str, int]) -> dict[str, float]:
+    gains = [relevant.get(d, 0) for d in ranking[:10]]
+    dcg = sum(g / math.log2(i + 2) for i, g in enumerate(gains))
+    ideal = sorted(relevant.values(), reverse=True)[:10]
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+    first = next((i for i, d in enumerate(ranking[:10], start=1) if d in relevant), None)
+    return {
+        "ndcg@10": dcg / idcg if idcg else 0.0,
+        "mrr@10": 1.0 / first if first else 0.0,
+        "recall@10": len(set(ranking[:10]) & set(relevant)) / len(relevant),
+        "recall@100": len(set(ranking[:100]) & set(relevant)) / len(relevant),
+    }
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks retrieval", description=__doc__)
+    parser.add_argument("--split", choices=["test", "train"], default="test", help="tune on train, report test")
+    parser.add_argument("--depth", type=int, default=300, help="chunks each retriever ranks per query")
+    parser.add_argument("--rrf-k", type=int, default=None, help="fusion constant (default: RAG_RRF_K)")
+    parser.add_argument("--chunk-size", type=int, default=None, help="chunk size in tokens (default: RAG_CHUNK_SIZE)")
+    args = parser.parse_args(argv)
+
+    base = RESULTS / "scifact"
+    write_corpus(base / "corpus")
+    overrides: dict[str, Any] = {"rrf_k": args.rrf_k, "chunk_size": args.chunk_size}
+    settings = Settings(
+        _env_file=None,
+        corpus_dir=base / "corpus",
+        data_dir=base / "data",
+        **{k: v for k, v in overrides.items() if v is not None},
+    )
+    pipeline = Pipeline(settings)
+    report = pipeline.ingest(progress=True)
+    print(f"index: {report.summary()}")
+    searcher = pipeline.searcher
+    doc_of = {i: Path(s).stem for i, s in zip(searcher.bm25.ids, searcher.bm25.sources, strict=True)}
+
+    texts, qrels = load_queries(args.split)
+    scores: dict[str, list[dict[str, float]]] = defaultdict(list)
+    latencies = []
+    for qid, text in texts.items():
+        dense = [str(d.id) for d, _ in pipeline.store.similarity_search_with_score(text, k=args.depth)]
+        sparse = [i for i, _ in searcher.bm25.search(text, args.depth)]
+        fused = rrf([dense, sparse], settings.rrf_k)
+        hybrid = sorted(fused, key=lambda i: -fused[i])
+        for name, ranking in (("dense", dense), ("bm25", sparse), ("hybrid", hybrid)):
+            scores[name].append(measures(doc_ranking(ranking, doc_of), qrels[qid]))
+        started = time.perf_counter()
+        pipeline.search(text, k=10)
+        latencies.append(time.perf_counter() - started)
+
+    results = {name: {m: sum(s[m] for s in rows) / len(rows) for m in rows[0]} for name, rows in scores.items()}
+    latencies.sort()
+    rows = []
+    for name, r in results.items():
+        published, source = PUBLISHED[name]
+        rows.append(
+            (
+                name,
+                f"{r['ndcg@10']:.4f}",
+                f"{published:.4f} ({source})" if published else "-",
+                f"{r['mrr@10']:.4f}",
+                f"{r['recall@10']:.4f}",
+                f"{r['recall@100']:.4f}",
+            )
+        )
+    print(
+        f"\nSciFact {args.split}: {len(texts)} queries, {len(doc_of)} chunks, chunk size {settings.chunk_size}, "
+        f"rrf_k {settings.rrf_k}, depth {args.depth}"
+    )
+    print(table(rows, ("retriever", "nDCG@10", "published nDCG@10", "MRR@10", "R@10", "R@100")))
+    p50, p95 = median(latencies), latencies[int(0.95 * (len(latencies) - 1))]
+    print(
+        f"hybrid search latency (embed query + dense + BM25 + fusion, k=10): p50 {p50 * 1000:.1f} ms, "
+        f"p95 {p95 * 1000:.1f} ms"
+    )
+    out = write_json(
+        f"retrieval-{args.split}",
+        {
+            "split": args.split,
+            "queries": len(texts),
+            "chunks": len(doc_of),
+            "chunk_size": settings.chunk_size,
+            "rrf_k": settings.rrf_k,
+            "depth": args.depth,
+            "results": results,
+            "latency_p50_s": p50,
+            "latency_p95_s": p95,
+        },
+    )
+    print(f"wrote {out}")
+    return 0
