@@ -123,6 +123,7 @@ class Pipeline:
             report.rebuilt = self._drop_other_collections()
             if self._load_bm25() is None:
                 self._build_bm25().save(self.bm25_dir)
+        self.__dict__.pop("searcher", None)  # a searcher built before this ingest holds the old BM25 index
         return report
 
     @contextmanager

@@ -49,6 +49,17 @@ def test_changed_file_is_reembedded_alone_and_old_chunks_go(make_pipeline: MakeP
     assert hits[0].source.endswith(NEWS) and "gallium" in hits[0].text
 
 
+def test_one_pipeline_searches_what_it_just_ingested(make_pipeline: MakePipeline, corpus: Path) -> None:
+    """A long-lived pipeline (the chat app's) must not keep searching the BM25 index of before an ingest."""
+    pipeline = make_pipeline()
+    pipeline.ingest()
+    assert pipeline.search("Lancaster Palace", k=1)
+    (corpus / "new.txt").write_text("Gallium and germanium export controls were raised by the delegation.")
+    pipeline.ingest()
+    hit = pipeline.search("gallium germanium", k=1)[0]
+    assert hit.source.endswith("new.txt") and hit.bm25_rank == 1
+
+
 def test_deleted_file_loses_its_chunks(make_pipeline: MakePipeline, corpus: Path) -> None:
     make_pipeline().ingest()
     (corpus / COMMENTARY).unlink()
