@@ -194,14 +194,16 @@ class Answerer:
     def _prepare(self, inputs: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
         question, history = inputs["question"].strip(), inputs.get("history") or []
-        standalone = question
+        standalone, note = question, ""
         if history:
+            last = next((m.content for m in reversed(history) if isinstance(m, HumanMessage)), "")
+            standalone = f"{last} {question}".strip()  # without a model: the previous question gives the context
             if self.condense is not None:
-                standalone = self.condense.invoke({"question": question, "history": format_history(history)})
-                standalone = standalone.strip().splitlines()[0] if standalone.strip() else question
-            else:
-                last = next((m.content for m in reversed(history) if isinstance(m, HumanMessage)), "")
-                standalone = f"{last} {question}".strip()
+                try:
+                    rewritten = self.condense.invoke({"question": question, "history": format_history(history)})
+                    standalone = rewritten.strip().splitlines()[0] if rewritten.strip() else question
+                except Exception as e:  # the model is down: search with the plain combination instead
+                    note = f"could not condense the follow-up ({_short(e)})"
         condensed = time.perf_counter()
         hits = self.retrieve(standalone)
         passages = select_passages(hits, self.context_tokens)
@@ -213,6 +215,7 @@ class Answerer:
             "passages": passages,
             "started": started,
             "timings": timings,
+            "note": note,
         }
 
     def _generate_and_verify(self, stream: Iterator[dict[str, Any]]) -> Iterator[str | Answer]:
@@ -227,7 +230,7 @@ class Answerer:
             yield self._refusal(state, "", note=f"no passage is relevant enough (best similarity {relevance:.2f})")
             return
         prompt = {"question": state["standalone"], "passages": format_passages(passages), "hits": passages}
-        text, note, first = "", "", None
+        text, note, first = "", state["note"], None
         generation_started = time.perf_counter()
         try:
             for token in self.generate.stream(prompt):
@@ -237,7 +240,8 @@ class Answerer:
         except Exception as e:  # a model server down, slow or broken: say so, answer extractively if possible
             if self.fallback is None:
                 raise
-            note = f"the model failed ({_short(e)}); this is an extractive answer instead"
+            failed = f"the model failed ({_short(e)}); this is an extractive answer instead"
+            note = f"{note}; {failed}" if note else failed
             text = self.fallback(prompt)
             yield text
         timings["generate_s"] = time.perf_counter() - generation_started
@@ -256,33 +260,32 @@ class Answerer:
             yield self._refusal(state, text, note=note or "no sentence of the model's answer is supported")
         else:
             yield Answer(
-                state["question"],
-                state["standalone"],
-                rendered,
-                False,
-                sentences,
-                citations,
-                passages,
-                self.model,
-                timings,
-                note,
+                question=state["question"],
+                condensed_question=state["standalone"],
+                answer=rendered,
+                refused=False,
+                sentences=sentences,
+                citations=citations,
+                passages=passages,
+                model=self.model,
+                timings=timings,
+                note=note,
             )
 
     def _refusal(self, state: dict[str, Any], raw: str, note: str) -> Answer:
         timings = state["timings"]
         timings["total_s"] = time.perf_counter() - state["started"]
-        closest = state["hits"][:3]
         return Answer(
-            state["question"],
-            state["standalone"],
-            REFUSAL,
-            True,
-            [],
-            [],
-            closest,
-            self.model,
-            timings,
-            f"{note}; model said: {raw.strip()[:300]!r}" if raw.strip() else note,
+            question=state["question"],
+            condensed_question=state["standalone"],
+            answer=REFUSAL,
+            refused=True,
+            sentences=[],
+            citations=[],
+            passages=state["hits"][:3],  # the closest passages
+            model=self.model,
+            timings=timings,
+            note=f"{note}; model said: {raw.strip()[:300]!r}" if raw.strip() else note,
         )
 
 

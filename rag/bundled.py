@@ -125,5 +125,11 @@ def start_server(gguf: Path, *, n_ctx: int, threads: int | None, seed: int = 0) 
     params.sampling.seed = seed
     params.warmup = False
     params.verbosity = -1  # llama.cpp logs every request to stderr otherwise
-    server = xlc.Server(params)
+    try:
+        server = xlc.Server(params)
+    except Exception as e:  # a damaged file, too little memory: llama.cpp says which
+        raise RagError(
+            f"could not start the bundled model {gguf.name} ({e}); delete it to have it joined again, "
+            "or set RAG_LLM=extractive or RAG_LLM_BASE_URL"
+        ) from e
     return server, f"{server.listening_address}/v1"

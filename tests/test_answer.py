@@ -146,6 +146,23 @@ def test_follow_up_is_condensed_before_retrieval(pipeline: Pipeline) -> None:
     assert seen == [answer.condensed_question]
 
 
+def test_a_follow_up_with_the_model_down_still_searches(pipeline: Pipeline) -> None:
+    def down(_: Any) -> str:
+        raise ConnectionError("Connection refused")
+
+    chain = Answerer(
+        retrieve=pipeline.search,
+        generate=RunnableLambda(down),
+        condense=RunnableLambda(down),
+        model="x",
+        fallback=pipeline._extractive,
+    )
+    history = history_from_turns([("How long did Tuesday's talks last?", "Five hours [1].")])
+    answer = chain.ask("and on Monday?", history)
+    assert answer.condensed_question == "How long did Tuesday's talks last? and on Monday?"
+    assert "could not condense" in answer.note and "extractive answer" in answer.note
+
+
 def test_a_failing_model_gives_the_extractive_answer_with_a_note(pipeline: Pipeline) -> None:
     def down(_: Any) -> Iterator[str]:
         raise ConnectionError("Connection refused")
