@@ -35,11 +35,7 @@ from, in square brackets. Example: The talks lasted two days [2].
 PROMPT = ChatPromptTemplate.from_messages(
     [
         ("system", SYSTEM),
-        (
-            "human",
-            "Passages:\n\n{passages}\n\nQuestion: {question}\nAnswer in complete sentences, each ending with "
-            "its passage number:",
-        ),
+        ("human", "Passages:\n\n{passages}\n\nQuestion: {question}"),
     ]
 )
 
@@ -60,6 +56,8 @@ _DONT_KNOW = re.compile(
     r"(?:do|does|did) not (?:say|mention|specify|state|provide|contain)|not (?:mentioned|stated|specified))\b",
     re.IGNORECASE,
 )
+# A small model sometimes copies the prompt's passages, headers and all, instead of answering.
+_ECHO = re.compile(r"\(\S+\.(?:txt|md|html?|pdf)\)")
 # Instruction-like text inside an article is shown to the model as a placeholder (it stays in citations).
 _INJECTION = re.compile(
     r"(ignore|disregard|forget|override)\b[^.!?\n]{0,40}\b(instructions?|prompts?|rules|above|previous)|"
@@ -137,11 +135,12 @@ def verify(
     passage sentence share its number. A sentence that only restates the question (no content word of its
     own) is never supported: it would always "match" the passage the question was retrieved with."""
     asked = content_words(question)
+    context = set().union(*(content_words(h.text) for h in passages))
     sentences: list[Sentence] = []
     citations: dict[tuple[int, int, int], Citation] = {}  # (passage number, start, end) -> citation
     for raw, cited in split_sentences(text):
         valid = [n for n in cited if 1 <= n <= len(passages)]
-        scores = {n: support(raw, passages[n - 1].text) for n in range(1, len(passages) + 1)}
+        scores = {n: support(raw, passages[n - 1].text, context) for n in range(1, len(passages) + 1)}
         best_cited = max((scores[n] for n in valid), default=0.0)
         best_any = max(scores, key=lambda n: scores[n]) if scores else None
         if best_cited < threshold and best_any is not None and scores[best_any] >= threshold:
@@ -150,7 +149,7 @@ def verify(
         ids = []
         for n in valid:
             hit = passages[n - 1]
-            a, b = best_span(raw, hit.text)
+            a, b = best_span(raw, hit.text, context)
             key = (n, a, b)
             if key not in citations:
                 citations[key] = Citation(len(citations) + 1, hit.source, hit.start + a, hit.start + b, hit.text[a:b])
@@ -254,7 +253,9 @@ class Answerer:
         sentences, citations, rendered = verify(text, passages, self.min_support, state["standalone"])
         timings["verify_s"] = time.perf_counter() - verified
         timings["total_s"] = time.perf_counter() - state["started"]
-        if _DONT_KNOW.search(text) and not any(s.supported for s in sentences if not _DONT_KNOW.search(s.text)):
+        if _ECHO.search(text) or len(sentences) > 6:
+            yield self._refusal(state, text, note=note or "the model repeated the passages instead of answering")
+        elif _DONT_KNOW.search(text) and not any(s.supported for s in sentences if not _DONT_KNOW.search(s.text)):
             yield self._refusal(state, text, note=note or "the model found no answer in the passages")
         elif not any(s.supported for s in sentences):
             yield self._refusal(state, text, note=note or "no sentence of the model's answer is supported")

@@ -11,6 +11,7 @@ citations that point at the wrong passage, which is what small local models get 
 from __future__ import annotations
 
 import re
+from collections.abc import Set
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -31,7 +32,8 @@ _STOP = frozenset(
     hers him his how i if in into is it its itself just me more most my no nor not now of off on once only or
     other our ours out over own said same says she should so some such than that the their them then there these
     they this those through to too under until up very was we were what when where which while who whom why will
-    with would you your also according reported report""".split()
+    with would you your also according reported report based information provided article articles passage
+    passages mentioned""".split()
 )
 
 
@@ -113,9 +115,11 @@ def names(text: str) -> set[str]:
     return content_words(" ".join(t for t in tokens[1:] if t[0].isupper()))
 
 
-def support(sentence: str, passage: str) -> float:
+def support(sentence: str, passage: str, context: Set[str] = frozenset()) -> float:
     """How well `passage` supports `sentence`, 0..1: the share of its content words found in the passage,
-    and 0 if it states a number or a name the passage lacks.
+    and 0 if it states a number the passage lacks, or a name found neither in the passage nor in the rest of
+    what the model was shown (`context`: content words of all passages; an answer may name a person from
+    one passage and an act from another).
 
     >>> support("Talks lasted five hours on Tuesday.", "Tuesday's talks lasted five hours before pausing.")
     1.0
@@ -127,12 +131,16 @@ def support(sentence: str, passage: str) -> float:
     words = content_words(sentence)
     if not words:
         return 0.0
-    if not numbers(sentence) <= numbers(passage):
-        return 0.0
     found = content_words(passage)
-    if not names(sentence) <= found:
+    if not numbers(sentence) <= numbers(passage) or not names(sentence) <= found | context:
         return 0.0
     return len(words & found) / len(words)
+
+
+def best_span(sentence: str, passage: str, context: Set[str] = frozenset()) -> tuple[int, int]:
+    """The (start, end) of the passage sentence that best supports `sentence`, as offsets into `passage`."""
+    spans = sentence_spans(passage) or [(0, len(passage))]
+    return max(spans, key=lambda span: support(sentence, passage[span[0] : span[1]], context))
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -150,9 +158,3 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
             spans.append((start + lead, start + len(piece.rstrip())))
         start = end
     return spans
-
-
-def best_span(sentence: str, passage: str) -> tuple[int, int]:
-    """The (start, end) of the passage sentence that best supports `sentence`, as offsets into `passage`."""
-    spans = sentence_spans(passage) or [(0, len(passage))]
-    return max(spans, key=lambda span: support(sentence, passage[span[0] : span[1]]))

@@ -101,8 +101,15 @@ def test_an_invented_figure_is_marked_unsupported(pipeline: Pipeline) -> None:
 
 @pytest.mark.parametrize(
     "reply",
-    ["I don't know based on the articles.", "The agreed tariff rate was 10 percent [1].", "   "],
-    ids=["model-says-so", "hallucinated", "empty"],
+    [
+        "I don't know based on the articles.",
+        "The agreed tariff rate was 10 percent [1].",
+        "   ",
+        f"({NEWS}) The first round of Sino-US economic and trade consultation talks lasted for two "
+        "days in London [1]. Chinese negotiation representative Li Chenggang stated that the past two days of "
+        "talks were very professional, rational, in-depth, and candid [1].",
+    ],
+    ids=["model-says-so", "hallucinated", "empty", "copied-passages"],
 )
 def test_refusal_lists_the_closest_passages(pipeline: Pipeline, reply: str) -> None:
     answer = answerer(pipeline, scripted(reply)).ask("What tariff rate did the two countries agree on in London?")
