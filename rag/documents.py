@@ -71,16 +71,16 @@ def decode(data: bytes) -> str:
 
 
 def _read_markdown(data: bytes, path: Path) -> Article:
-    text = decode(data)
+    text = decode(data).replace("\r\n", "\n")
     title, date = "", ""
-    front = re.match(r"---\n(.*?)\n---\n", text.replace("\r\n", "\n"), re.S)
+    front = re.match(r"---\n(.*?)\n---\n", text, re.S)
     if front:
         for key, value in re.findall(r"^(title|date):\s*(.+)$", front.group(1), re.M):
             if key == "title":
                 title = value.strip().strip("'\"")
             else:
                 date = value.strip().strip("'\"")[:10]
-        text = text.replace("\r\n", "\n")[front.end() :]
+        text = text[front.end() :]
     heading = re.search(r"^#\s+(.+)$", text, re.M)
     return Article(normalise(text), title or (heading.group(1).strip() if heading else ""), date)
 
