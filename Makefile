@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run ingest ask eval test lint fmt clean
+.PHONY: setup run chat ingest eval test lint fmt clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,11 @@ run: setup
 
 ingest: setup
 	$(BIN)/python -m rag ingest
+
+# The chat page (a first version; the chat issue finishes it) on http://127.0.0.1:8501
+chat: setup
+	$(BIN)/streamlit run app.py --server.headless true --server.address 127.0.0.1 --server.port 8501 \
+		--browser.gatherUsageStats false
 
 # The eval set with the default (bundled) model: slow (minutes), so not part of `make test`.
 eval: setup

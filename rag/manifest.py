@@ -9,11 +9,13 @@ redoes. That, and SQLite's transactions, is what makes a killed ingest repairabl
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -25,7 +27,6 @@ CREATE TABLE IF NOT EXISTS files (
     indexed_at REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (collection, path)
 );
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -42,7 +43,10 @@ class Manifest:
     def __init__(self, db_path: Path, collection: str) -> None:
         db_path.parent.mkdir(parents=True, exist_ok=True)
         self.collection = collection
-        self._db = sqlite3.connect(db_path, timeout=30, isolation_level=None)  # autocommit; explicit BEGIN below
+        # Autocommit (explicit BEGIN below). One connection, shared by threads (a web app answers from several):
+        # sqlite3 would refuse that by default, so every use goes through the lock.
+        self._db = sqlite3.connect(db_path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._lock = threading.RLock()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
 
@@ -50,7 +54,7 @@ class Manifest:
         self._db.close()
 
     def entries(self) -> dict[str, Entry]:
-        rows = self._db.execute(
+        rows = self._execute(
             "SELECT path, sha256, chunks, state, indexed_at FROM files WHERE collection = ?", (self.collection,)
         )
         return {row[0]: Entry(*row) for row in rows}
@@ -65,7 +69,7 @@ class Manifest:
             )
 
     def mark_done(self, path: str, sha256: str, chunks: int) -> None:
-        self._db.execute(
+        self._execute(
             "UPDATE files SET sha256 = ?, chunks = ?, state = 'done', indexed_at = ? WHERE collection = ? AND path = ?",
             (sha256, chunks, time.time(), self.collection, path),
         )
@@ -77,27 +81,22 @@ class Manifest:
             )
 
     def collections(self) -> set[str]:
-        return {row[0] for row in self._db.execute("SELECT DISTINCT collection FROM files")}
+        return {row[0] for row in self._execute("SELECT DISTINCT collection FROM files")}
 
     def drop_collection(self, collection: str) -> None:
-        self._db.execute("DELETE FROM files WHERE collection = ?", (collection,))
+        self._execute("DELETE FROM files WHERE collection = ?", (collection,))
 
-    def get_meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
-
-    def set_meta(self, key: str, value: str) -> None:
-        self._db.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
+    def _execute(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
