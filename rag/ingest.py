@@ -223,8 +223,9 @@ class Ingester:
         """Embed `texts` in small batches of similar length, reporting progress after each.
 
         LangChain's `add_texts` would embed a whole write batch in one call: no progress until it is done.
-        Sorting by length first keeps padding low, as sentence-transformers does within one call; with
-        write batches of 128 chunks, throughput was 30 % below one large call, with 1024 within a few %.
+        Sorting by length first keeps padding low, as sentence-transformers does within one call. On 2,048
+        SciFact chunks, calls of 128 chunks reached 68 % of the throughput of one call on all of them, calls
+        of 512 reached 93 %; hence write batches of 16 embedding batches (1,024 by default).
         """
         embeddings = self.store.embeddings
         assert embeddings is not None, "the store was opened without embeddings"

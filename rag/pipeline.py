@@ -224,7 +224,7 @@ class Pipeline:
             llm, model = self._chat_model()
             generate, condense = llm_generation(llm), llm_condenser(llm)
         return Answerer(
-            retrieve=lambda question: self.search(question),
+            retrieve=self.search,
             generate=generate,
             condense=condense,
             model=model,
@@ -267,15 +267,12 @@ class Pipeline:
 
     def ask_stream(self, question: str, history: Sequence[BaseMessage] = ()) -> Iterator[str | Answer]:
         """Tokens as the model writes them, then the verified Answer."""
-        if not question.strip():
-            raise RagError("the question is empty; ask something")
+        _require_question(question)
         yield from self.answerer.stream(question, history)
 
     def ask(self, question: str, history: Sequence[BaseMessage] = ()) -> Answer:
-        for item in self.ask_stream(question, history):
-            if not isinstance(item, str):
-                return item
-        raise RuntimeError("the answer chain ended without a result")
+        _require_question(question)
+        return self.answerer.ask(question, history)
 
     # --- files -------------------------------------------------------------------------------------------
     def indexed_files(self) -> dict[str, Entry]:
@@ -299,3 +296,8 @@ class Pipeline:
                 return candidate
         known = ", ".join(self.display_path(p) for p in sorted(indexed)) or "none"
         raise RagError(f"{given} is not an indexed file; indexed files: {known}")
+
+
+def _require_question(question: str) -> None:
+    if not question.strip():
+        raise RagError("the question is empty; ask something")
