@@ -13,7 +13,8 @@ from rag.errors import RagError
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
-    from rag.answer import Answer
+    from rag.answer import Answer, Citation
+    from rag.summarize import Summary
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,6 +34,16 @@ def _parser() -> argparse.ArgumentParser:
     ask = commands.add_parser("ask", help="answer a question from the articles, with citations")
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true", help="print the verified result as one JSON object")
+
+    summarize = commands.add_parser(
+        "summarize", help="summarize articles with cited bullets: files, --all, or --topic TEXT"
+    )
+    summarize.add_argument("files", nargs="*", metavar="FILE", help="indexed files, e.g. corpus/a.txt")
+    summarize.add_argument("--all", action="store_true", help="the whole corpus")
+    summarize.add_argument("--topic", default="", metavar="TEXT", help="what the corpus says about TEXT")
+    summarize.add_argument("--json", action="store_true", help="print the verified result as one JSON object")
+    summarize.add_argument("--refresh", action="store_true", help="ignore the cache and summarize again")
+    summarize.add_argument("--quiet", action="store_true", help="no progress lines")
     return parser
 
 
@@ -80,6 +91,43 @@ def _ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _summarize(args: argparse.Namespace) -> int:
+    from rag.pipeline import Pipeline
+
+    def progress(step: int, steps: int, what: str) -> None:
+        print(f"[{step}/{steps}] {what}", file=sys.stderr, flush=True)
+
+    summary = Pipeline().summarize(
+        args.files,
+        everything=args.all,
+        topic=args.topic,
+        progress=None if args.quiet else progress,
+        refresh=args.refresh,
+    )
+    print(json.dumps(summary.to_json(), ensure_ascii=False, indent=2) if args.json else render_summary(summary))
+    return 0
+
+
+def render_summary(summary: Summary) -> str:
+    """A summary for a terminal: the title, cited bullets, then the quoted sources."""
+    lines = [summary.title, ""]
+    if not summary.bullets:
+        lines.append("The articles say nothing about this." if summary.topic else "Nothing to summarize.")
+    for b in summary.bullets:
+        marks = "".join(f"[{c}]" for c in b.citations)
+        lines.append(f"- {b.text} {marks}".rstrip() + ("" if b.supported else "  (not supported by the sources)"))
+    if summary.citations:
+        lines += ["", "Sources:"]
+        lines += [
+            f'[{c.id}] {c.source}:{c.start}-{c.end}\n    "{" ".join(c.quote.split())}"' for c in summary.citations
+        ]
+    if summary.note:
+        lines.append(f"note: {summary.note}")
+    took = "cached" if summary.cached else f"{summary.timings.get('total_s', 0):.1f} s"
+    lines.append(f"({summary.model}, {summary.sections} section(s) read, {took})")
+    return "\n".join(lines)
+
+
 def render(answer: Answer) -> str:
     """The verified answer for a terminal: sentences with [n] markers, then the quoted sources."""
     if answer.refused:
@@ -90,14 +138,17 @@ def render(answer: Answer) -> str:
         for s in answer.sentences:
             marks = "".join(f"[{c}]" for c in s.citations)
             lines.append(f"{s.text} {marks}".rstrip() + ("" if s.supported else "  (not supported by the sources)"))
-        lines += ["", "Sources:"]
-        lines += [f'[{c.id}] {c.source}:{c.start}-{c.end}\n    "{" ".join(c.quote.split())}"' for c in answer.citations]
+        lines += ["", "Sources:", *_sources(answer.citations)]
     if answer.condensed_question != answer.question:
         lines.append(f"(searched for: {answer.condensed_question})")
     if answer.note:
         lines.append(f"note: {answer.note}")
     lines.append(f"({answer.model}, {answer.timings.get('total_s', 0):.1f} s)")
     return "\n".join(lines)
+
+
+def _sources(citations: Sequence[Citation]) -> list[str]:
+    return [f'[{c.id}] {c.source}:{c.start}-{c.end}\n    "{" ".join(c.quote.split())}"' for c in citations]
 
 
 def _describe(error: ValidationError) -> str:
@@ -115,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     try:
-        return {"ingest": _ingest, "search": _search, "ask": _ask}[args.command](args)
+        return {"ingest": _ingest, "search": _search, "ask": _ask, "summarize": _summarize}[args.command](args)
     except ValidationError as e:
         print(f"error: invalid setting: {_describe(e)}", file=sys.stderr)
     except RagError as e:

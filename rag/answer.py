@@ -127,13 +127,15 @@ def format_passages(hits: Sequence[Hit]) -> str:
 
 
 def verify(
-    text: str, passages: Sequence[Hit], threshold: float, question: str = ""
+    text: str, passages: Sequence[Hit], threshold: float, question: str = "", *, combine: bool = False
 ) -> tuple[list[Sentence], list[Citation], str]:
     """Check each sentence of `text` against the passages; returns the sentences, their citations and the
     answer text with markers renumbered. A citation is the passage sentence that best supports the answer
     sentence (file + span), numbered 1..n in order of first use; two answer sentences supported by the same
     passage sentence share its number. A sentence that only restates the question (no content word of its
-    own) is never supported: it would always "match" the passage the question was retrieved with."""
+    own) is never supported: it would always "match" the passage the question was retrieved with.
+    With `combine`, a sentence citing several passages may also be supported by them together (a summary's
+    "A says x, while B says y")."""
     asked = content_words(question)
     context = set().union(*(content_words(h.text) for h in passages))
     sentences: list[Sentence] = []
@@ -142,6 +144,9 @@ def verify(
         valid = [n for n in cited if 1 <= n <= len(passages)]
         scores = {n: support(raw, passages[n - 1].text, context) for n in range(1, len(passages) + 1)}
         best_cited = max((scores[n] for n in valid), default=0.0)
+        if combine and len(valid) > 1:
+            together = " ".join(passages[n - 1].text for n in valid)
+            best_cited = max(best_cited, support(raw, together, context))
         best_any = max(scores, key=lambda n: scores[n]) if scores else None
         if best_cited < threshold and best_any is not None and scores[best_any] >= threshold:
             valid = [best_any]  # nothing (valid) cited supports it, but one passage clearly does
@@ -202,7 +207,7 @@ class Answerer:
                     rewritten = self.condense.invoke({"question": question, "history": format_history(history)})
                     standalone = rewritten.strip().splitlines()[0] if rewritten.strip() else question
                 except Exception as e:  # the model is down: search with the plain combination instead
-                    note = f"could not condense the follow-up ({_short(e)})"
+                    note = f"could not condense the follow-up ({describe_error(e)})"
         condensed = time.perf_counter()
         hits = self.retrieve(standalone)
         passages = select_passages(hits, self.context_tokens)
@@ -239,7 +244,7 @@ class Answerer:
         except Exception as e:  # a model server down, slow or broken: say so, answer extractively if possible
             if self.fallback is None:
                 raise
-            failed = f"the model failed ({_short(e)}); this is an extractive answer instead"
+            failed = f"the model failed ({describe_error(e)}); this is an extractive answer instead"
             note = f"{note}; {failed}" if note else failed
             text = self.fallback(prompt)
             yield text
@@ -290,7 +295,7 @@ class Answerer:
         )
 
 
-def _short(error: Exception) -> str:
+def describe_error(error: Exception) -> str:
     return f"{type(error).__name__}: {str(error).splitlines()[0][:200]}" if str(error) else type(error).__name__
 
 

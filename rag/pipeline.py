@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from rag.ingest import IngestReport
     from rag.manifest import Entry, Manifest
     from rag.retrieve import Hit, HybridRetriever, HybridSearcher
+    from rag.summarize import Progress, Summarizer, Summary
 
 
 class Pipeline:
@@ -219,22 +220,31 @@ class Pipeline:
         s = self.settings
         generate: Any = RunnableLambda(self._extractive)
         condense = None
-        model = "extractive"
         if s.backend != "extractive":
-            llm, model = self._chat_model()
-            generate, condense = llm_generation(llm), llm_condenser(llm)
+            generate, condense = llm_generation(self.chat_model), llm_condenser(self.chat_model)
         return Answerer(
             retrieve=self.search,
             generate=generate,
             condense=condense,
-            model=model,
+            model=self.model_label,
             context_tokens=s.context_tokens,
             min_support=s.min_support,
             min_relevance=s.min_relevance,
             fallback=self._extractive,
         )
 
-    def _chat_model(self) -> tuple[Any, str]:
+    @property
+    def model_label(self) -> str:
+        """The answer model as shown to users and used in cache keys; known without starting it."""
+        from rag.bundled import MODELS
+
+        s = self.settings
+        if s.backend == "bundled":
+            return f"bundled:{MODELS[s.bundled_model].name}"
+        return "extractive" if s.backend == "extractive" else f"openai:{s.llm_model}"
+
+    @cached_property
+    def chat_model(self) -> Any:
         """A LangChain chat model on an OpenAI-compatible server: the bundled one (started here) or the user's."""
         from langchain_openai import ChatOpenAI
 
@@ -248,7 +258,7 @@ class Pipeline:
             name = bundled.name
         else:
             base_url, name = str(s.llm_base_url), s.llm_model
-        llm = ChatOpenAI(
+        return ChatOpenAI(
             base_url=base_url,
             api_key=s.llm_api_key or SecretStr("unused"),
             model=name,
@@ -258,7 +268,6 @@ class Pipeline:
             max_retries=0,
             max_completion_tokens=s.llm_max_tokens,
         )
-        return llm, f"{s.backend}:{name}"
 
     def _extractive(self, prompt: dict[str, Any]) -> str:
         from rag.extractive import extractive_answer
@@ -273,6 +282,97 @@ class Pipeline:
     def ask(self, question: str, history: Sequence[BaseMessage] = ()) -> Answer:
         _require_question(question)
         return self.answerer.ask(question, history)
+
+    # --- summaries ---------------------------------------------------------------------------------------
+    def summarizer(self, extractive: bool = False) -> Summarizer:
+        """The summarizer for the configured backend (or the extractive one); the bundled model starts here."""
+        from rag.summarize import Summarizer
+
+        s = self.settings
+        if extractive or s.backend == "extractive":
+            return Summarizer(self.embeddings, "extractive", budget=s.context_tokens, min_support=s.min_support)
+        return Summarizer(
+            self.embeddings,
+            self.model_label,
+            llm=self.chat_model.bind(max_completion_tokens=s.summary_max_tokens),
+            budget=s.context_tokens,
+            min_support=s.min_support,
+        )
+
+    def summarize(
+        self,
+        files: Sequence[str] = (),
+        *,
+        everything: bool = False,
+        topic: str = "",
+        progress: Progress | None = None,
+        refresh: bool = False,
+    ) -> Summary:
+        """A cited summary of some files, of every file, or of the passages about a topic (exactly one of them).
+        Cached by content, model and settings; `refresh` ignores the cache. If the model fails, the summary is
+        extractive, with a note (and not cached)."""
+        from rag.summarize import SummaryCache
+
+        if sum([bool(files), everything, bool(topic.strip())]) != 1:
+            raise RagError("say what to summarize: one or more files, --all, or --topic TEXT (only one of them)")
+        indexed = self.indexed_files()
+        if not indexed:
+            raise RagError(
+                f"the index is empty; put articles in {self.settings.corpus_dir} and run `python -m rag ingest`"
+            )
+        rels = [self.resolve_source(f) for f in files] if files else sorted(indexed)
+        articles, title = self._summary_input(list(dict.fromkeys(rels)), everything, topic.strip())
+        s = self.settings
+        key = {
+            "model": self.model_label,
+            "max_tokens": s.summary_max_tokens,
+            "collection": self.collection_name,  # chunking and embedding settings
+            "budget": s.context_tokens,
+            "min_support": s.min_support,
+            "files": {rel: indexed[rel].sha256 for rel in sorted(indexed) if self.display_path(rel) in articles},
+            "passages": {src: [h.id for h in hits] for src, hits in articles.items()} if topic else {},
+            "topic": topic.strip(),
+        }
+        cache = SummaryCache(s.data_dir / "summaries")
+        if not refresh and (cached := cache.get(key)) is not None:
+            return cached
+        if not articles:  # a topic nothing in the corpus is about
+            summary = self.summarizer(extractive=True).summarize({}, title, topic=topic.strip())
+            summary.note = "the articles say nothing about this: no passage is relevant enough"
+            return summary
+        try:
+            summary = self.summarizer().summarize(articles, title, topic=topic.strip(), progress=progress)
+        except RagError:
+            raise
+        except Exception as e:  # a model server down, slow or broken: the extractive summary instead
+            from rag.answer import describe_error
+
+            summary = self.summarizer(extractive=True).summarize(articles, title, topic=topic.strip())
+            summary.note = f"the model failed ({describe_error(e)}); this is an extractive summary instead"
+            return summary
+        cache.put(key, summary)
+        return summary
+
+    def _summary_input(self, rels: list[str], everything: bool, topic: str) -> tuple[dict[str, list[Hit]], str]:
+        """What to summarize ({display path: chunks}) and the summary's title."""
+        from rag.retrieve import stored_hit
+        from rag.store import iter_chunks
+
+        if topic:
+            hits = self.search(topic, k=max(10, 2 * self.settings.k))
+            relevant = [h for h in hits if (h.dense_score or 0.0) >= self.settings.min_relevance]
+            articles: dict[str, list[Hit]] = {}
+            for hit in relevant:
+                articles.setdefault(hit.source, []).append(hit)
+            return articles, f"What the articles say about {topic}"
+        articles = {}
+        for rel in rels:
+            chunks = iter_chunks(self.store, ["documents", "metadatas"], where={"source": rel})
+            articles[self.display_path(rel)] = [stored_hit(i, t, m, self.display_path) for i, t, m in chunks]
+        if len(rels) == 1:
+            first = next(iter(articles.values()))
+            return articles, (first[0].title if first and first[0].title else Path(rels[0]).stem)
+        return articles, f"{'The whole corpus' if everything else 'Several articles'}: {len(rels)} articles"
 
     # --- files -------------------------------------------------------------------------------------------
     def indexed_files(self) -> dict[str, Entry]:

@@ -7,7 +7,7 @@ because each hit must keep both retrievers' ranks and scores, and the source fil
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -81,21 +81,32 @@ class HybridSearcher:
         return [self._hit(docs[i], fused[i], dense_info.get(i), bm25_info.get(i)) for i in top if i in docs]
 
     def _hit(self, doc: Document, score: float, dense: tuple[int, float] | None, bm25: tuple[int, float] | None) -> Hit:
-        meta = doc.metadata
-        return Hit(
-            id=str(doc.id),
-            source=self.display(str(meta["source"])),
-            start=int(meta["start"]),
-            end=int(meta["end"]),
-            text=doc.page_content,
-            title=str(meta.get("title", "")),
-            date=str(meta.get("date", "")),
+        return replace(
+            stored_hit(str(doc.id), doc.page_content, doc.metadata, self.display),
             score=score,
             dense_score=dense[1] if dense else None,
             bm25_score=bm25[1] if bm25 else None,
             dense_rank=dense[0] if dense else None,
             bm25_rank=bm25[0] if bm25 else None,
         )
+
+
+def stored_hit(chunk_id: str, text: str, meta: dict[str, Any], display: Callable[[str], str] = str) -> Hit:
+    """A stored chunk as a Hit (no scores: it was read, not searched)."""
+    return Hit(
+        id=chunk_id,
+        source=display(str(meta["source"])),
+        start=int(meta["start"]),
+        end=int(meta["end"]),
+        text=text,
+        title=str(meta.get("title", "")),
+        date=str(meta.get("date", "")),
+        score=0.0,
+        dense_score=None,
+        bm25_score=None,
+        dense_rank=None,
+        bm25_rank=None,
+    )
 
 
 class HybridRetriever(BaseRetriever):

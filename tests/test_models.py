@@ -58,6 +58,19 @@ def test_planted_instructions_do_not_change_the_answer(bundled: Pipeline, corpus
     assert not answer.refused and "hearing" in answer.answer.lower()
 
 
+def test_bundled_model_summarizes_one_article_and_both(bundled: Pipeline, corpus: Path) -> None:
+    news = bundled.summarize([NEWS])
+    assert news.model == f"bundled:{SMALL.name}" and not news.note
+    assert 3 <= len(news.bullets) <= 7 and sum(b.supported for b in news.bullets) >= 2
+    text = (corpus / NEWS).read_text(encoding="utf-8")
+    assert news.citations and all(text[c.start : c.end] == c.quote for c in news.citations)
+    assert {Path(c.source).name for c in news.citations} == {NEWS}
+
+    both = bundled.summarize(everything=True)
+    assert {Path(c.source).name for c in both.citations} == {NEWS, COMMENTARY}
+    assert 3 <= len(both.bullets) <= 7 and bundled.summarize(everything=True).cached
+
+
 @pytest.fixture
 def llama_server(small_gguf: Path) -> Iterator[str]:
     """A separate llama.cpp OpenAI-compatible server process (xllamacpp's) on a loopback port."""

@@ -1,0 +1,200 @@
+"""Summaries: the map-reduce path on a long synthetic article (a scripted model: the point is the plumbing),
+the extractive summarizer on the seed articles (real MiniLM and Chroma), the cache, and the command line."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from langchain_core.messages import AIMessage
+from langchain_core.prompt_values import ChatPromptValue
+from langchain_core.runnables import RunnableLambda
+
+from rag.errors import RagError
+from rag.pipeline import Pipeline
+from rag.summarize import Summary, parse_bullets, tile
+
+from .conftest import COMMENTARY, NEWS, run_cli
+
+TOWNS = ["Arden", "Bexley", "Carlow", "Dunmore", "Elgin", "Fermoy", "Galway", "Hexham", "Ilkley", "Jarrow"]
+
+
+def long_article() -> str:
+    """Ten sections, each a distinct fact and padding: about 2,500 tokens, several prompts' worth."""
+    parts = []
+    for n, town in enumerate(TOWNS):
+        filler = " ".join(f"The council of {town} met on day {d} to discuss the harbour works." for d in range(1, 13))
+        parts.append(f"The harbour of {town} opened in {1900 + n} with {n + 3} cranes. {filler}")
+    return "\n\n".join(parts) + "\n"
+
+
+class ScriptedModel:
+    """Stands in for the chat model: map prompts get one bullet per passage (its first sentence, cited);
+    reduce prompts get one invented fact, then every other note; records every prompt."""
+
+    def __init__(self) -> None:
+        self.prompts: list[tuple[str, str]] = []  # (system prompt, human prompt)
+
+    def __call__(self, prompt: ChatPromptValue, **options: object) -> AIMessage:
+        system, human = (str(m.content) for m in prompt.messages)
+        self.prompts.append((system, human))
+        if "Passages from" in human:
+            found = re.findall(r"^\[(\d+)\] \(\S+\) ([^.]*\.)", human, re.MULTILINE)
+            return AIMessage("Here are the points:\n" + "\n".join(f"- {text} [{n}]" for n, text in found))
+        notes = re.findall(r"^\[(\d+)\] (.*)$", human, re.MULTILINE)
+        bullets = [f"- {text} [{n}]" for n, text in notes[::2]]
+        return AIMessage("\n".join(["- The harbour of Arden closed in 1850 [1].", *bullets]))
+
+
+@pytest.fixture
+def long_corpus(corpus: Path) -> Path:
+    for name in (NEWS, COMMENTARY):
+        (corpus / name).unlink()
+    (corpus / "harbours.txt").write_text(long_article(), encoding="utf-8")
+    return corpus
+
+
+def scripted(pipeline: Pipeline, model: Callable[[ChatPromptValue], AIMessage]) -> Pipeline:
+    pipeline.chat_model = RunnableLambda(model)  # the configured server is never contacted
+    return pipeline
+
+
+def test_long_article_is_read_whole_in_sections_then_combined(
+    long_corpus: Path, make_pipeline: Callable[..., Pipeline]
+) -> None:
+    model = ScriptedModel()
+    pipeline = scripted(make_pipeline(llm="openai", llm_base_url="http://127.0.0.1:9/v1", context_tokens=600), model)
+    pipeline.ingest()
+    steps: list[tuple[int, int, str]] = []
+    summary = pipeline.summarize(["harbours.txt"], progress=lambda *step: steps.append(step))
+
+    maps = [human for system, human in model.prompts if "Passages from" in human]
+    assert len(maps) == summary.sections >= 4  # ~2,500 tokens in 600-token sections
+    every_town_read = all(any(f"harbour of {town} opened" in h for h in maps) for town in TOWNS)
+    assert every_town_read, "a section of the article never reached the model"
+    assert any("sections of one news article" in system for system, _ in model.prompts)  # the reduce step ran
+    assert [s[0] for s in steps] == list(range(1, len(steps) + 1))
+    assert f"section 1 of {summary.sections}" in steps[0][2] and "combining" in steps[-1][2]
+
+    text = long_article()
+    assert 3 <= len(summary.bullets) <= 7
+    assert summary.title == "Harbours"
+    for citation in summary.citations:
+        assert citation.source.endswith("harbours.txt") and text[citation.start : citation.end] == citation.quote
+    cited_towns = {t for c in summary.citations for t in TOWNS if t in c.quote}
+    assert len(cited_towns) >= 3, "the summary should draw on sections across the article"
+    invented = [b for b in summary.bullets if "1850" in b.text]
+    assert invented and not invented[0].supported  # marked, not silently kept as fact
+    assert all(b.supported for b in summary.bullets if "1850" not in b.text)
+
+
+def test_tile_cuts_chunk_overlap_so_passages_cover_the_text_once(
+    long_corpus: Path, make_pipeline: Callable[..., Pipeline]
+) -> None:
+    from rag.retrieve import stored_hit
+    from rag.store import iter_chunks
+
+    pipeline = make_pipeline()
+    pipeline.ingest()
+    chunks = [stored_hit(i, t, m) for i, t, m in iter_chunks(pipeline.store, ["documents", "metadatas"])]
+    passages = tile(chunks)
+    text = long_article()
+    assert passages[0].start == 0 and passages[-1].end == len(text.rstrip())
+    for before, after in itertools.pairwise(passages):
+        assert before.end <= after.start and not text[before.end : after.start].strip()  # no overlap, no gap
+    assert all(text[p.start : p.end] == p.text for p in passages)
+
+
+def test_parse_bullets() -> None:
+    reply = "Summary:\n- First point [1].\n  continues here [2].\n* Second [3]\n2. Third [1]\n"
+    assert parse_bullets(reply) == ["First point [1]. continues here [2].", "Second [3]", "Third [1]"]
+    assert parse_bullets("One line.\nAnother line [2].") == ["One line.", "Another line [2]."]
+
+
+def test_extractive_summaries_of_each_seed_article_and_both(make_pipeline: Callable[..., Pipeline]) -> None:
+    pipeline = make_pipeline(llm="extractive")
+    pipeline.ingest()
+    texts = {
+        name: pipeline.settings.corpus_dir.joinpath(name).read_text(encoding="utf-8") for name in (NEWS, COMMENTARY)
+    }
+    for name in (NEWS, COMMENTARY):
+        summary = pipeline.summarize([name])
+        assert 3 <= len(summary.bullets) <= 7 and all(b.supported and b.citations for b in summary.bullets)
+        assert {Path(c.source).name for c in summary.citations} == {name}
+        for c in summary.citations:
+            assert texts[name][c.start : c.end] == c.quote  # article text, not just the chunk
+    both = pipeline.summarize(everything=True)
+    assert both.title == "The whole corpus: 2 articles" and 3 <= len(both.bullets) <= 7
+    assert {Path(c.source).name for c in both.citations} == {NEWS, COMMENTARY}
+    agree = [b for b in both.bullets if b.kind == "agree"]
+    assert agree and agree[0].text.startswith("Both articles report")
+    cited = {Path(c.source).name for c in both.citations if c.id in agree[0].citations}
+    assert cited == {NEWS, COMMENTARY}
+
+    topic = pipeline.summarize(topic="rare earths")
+    assert topic.title == "What the articles say about rare earths"
+    assert all("rare earth" in b.text.lower() or "chip" in b.text.lower() for b in topic.bullets[:3])
+
+
+def test_summaries_are_cached_until_the_article_changes(make_pipeline: Callable[..., Pipeline], corpus: Path) -> None:
+    pipeline = make_pipeline(llm="extractive")
+    pipeline.ingest()
+    first = pipeline.summarize([COMMENTARY])
+    again = pipeline.summarize([COMMENTARY])
+    assert not first.cached and again.cached
+    assert again.to_json()["bullets"] == first.to_json()["bullets"]
+    assert pipeline.summarize([COMMENTARY], refresh=True).cached is False
+
+    path = corpus / COMMENTARY
+    path.write_text(path.read_text(encoding="utf-8") + "\nThe talks resumed on Wednesday morning in London.\n")
+    pipeline.ingest()
+    assert not pipeline.summarize([COMMENTARY]).cached
+
+
+def test_a_failing_model_gives_the_extractive_summary_with_a_note(make_pipeline: Callable[..., Pipeline]) -> None:
+    def down(prompt: ChatPromptValue, **options: object) -> AIMessage:
+        raise ConnectionError("Connection refused")
+
+    pipeline = scripted(make_pipeline(llm="openai", llm_base_url="http://127.0.0.1:9/v1"), down)
+    pipeline.ingest()
+    summary = pipeline.summarize([NEWS])
+    assert summary.model == "extractive" and "model failed" in summary.note and summary.bullets
+    assert not pipeline.summarize([NEWS]).cached  # a fallback is not what the model would say: not cached
+
+
+def test_bad_requests_are_clear_errors(make_pipeline: Callable[..., Pipeline]) -> None:
+    pipeline = make_pipeline(llm="extractive")
+    with pytest.raises(RagError, match="index is empty"):
+        pipeline.summarize(everything=True)
+    pipeline.ingest()
+    with pytest.raises(RagError, match="not an indexed file"):
+        pipeline.summarize(["nope.txt"])
+    with pytest.raises(RagError, match="only one of them"):
+        pipeline.summarize([NEWS], everything=True)
+    with pytest.raises(RagError, match="say what to summarize"):
+        pipeline.summarize()
+    nothing = pipeline.summarize(topic="the migration of arctic terns")
+    assert nothing.bullets == [] and "nothing" in nothing.note
+
+
+def test_cli_summarize_json_and_text(corpus: Path, tmp_path: Path) -> None:
+    env = {"RAG_CORPUS_DIR": str(corpus), "RAG_DATA_DIR": str(tmp_path / "data"), "RAG_LLM": "extractive"}
+    assert run_cli("ingest", "--quiet", env=env, cwd=tmp_path)[0] == 0
+    code, out, err = run_cli("summarize", str(corpus / NEWS), "--json", env=env, cwd=tmp_path)
+    assert code == 0, err
+    result = json.loads(out)
+    assert {"title", "sources", "bullets", "citations", "model", "sections", "cached", "note"} <= set(result)
+    assert {"text", "citations", "supported", "support", "kind"} <= set(result["bullets"][0])
+    assert {"id", "source", "start", "end", "quote"} <= set(result["citations"][0])
+    Summary.from_json(result)  # the JSON round-trips
+
+    code, out, err = run_cli("summarize", "--all", env=env, cwd=tmp_path)
+    assert code == 0 and out.splitlines()[0] == "The whole corpus: 2 articles" and "Sources:" in out
+    assert "[1/1]" not in out and "reading" not in out  # progress goes to stderr
+
+    code, _, err = run_cli("summarize", "missing.txt", env=env, cwd=tmp_path)
+    assert code == 2 and "not an indexed file" in err and "Traceback" not in err
