@@ -1,28 +1,79 @@
-"""The chat page: `streamlit run app.py`. Thin on purpose: everything it shows comes from rag.pipeline.
+"""The chat page: `streamlit run app.py` (or `make run`). Thin on purpose: everything it shows comes from
+rag.pipeline; this file only lays it out.
 
-A first version (the chat issue will add the sidebar, uploads, summaries and the browser test): questions
-in, answers streamed token by token, then the verified answer with numbered citations that open to the
-quoted passage, unsupported sentences marked, refusals shown as refusals.
+Chat with history (answers stream token by token, then settle into the verified answer with numbered
+citations; each citation opens to the quote highlighted inside its article); a sidebar with the corpus
+(files, chunks, when indexed, a summarize button each), re-indexing with progress, uploads, the model in use
+and a switch between bundled / locally hosted / extractive, and k.
 """
 
 from __future__ import annotations
 
-import streamlit as st
+import html
+import os
+import time
+from typing import Any
 
-from rag.answer import Answer, history_from_turns
+import streamlit as st
+from pydantic import ValidationError
+
+from rag.answer import Answer, Citation, history_from_turns
+from rag.config import Settings
 from rag.errors import RagError
 from rag.pipeline import Pipeline
+from rag.summarize import Summary
+
+BACKENDS = {"bundled": "Bundled model", "openai": "Locally hosted (OpenAI-compatible URL)", "extractive": "Extractive"}
+UPLOAD_TYPES = ["txt", "md", "html", "htm", "pdf"]
 
 
-@st.cache_resource(show_spinner="Indexing the articles and loading the models...")
-def get_pipeline() -> Pipeline:
-    """One pipeline per process (models and index load once), with the corpus indexed."""
-    pipeline = Pipeline()
+@st.cache_resource(show_spinner="Loading the embedding model...")
+def get_embeddings() -> Any:
+    """One embedding model per process, shared by the pipelines of every backend."""
+    return Pipeline(Settings()).embeddings
+
+
+@st.cache_resource(show_spinner="Opening the index and bringing it up to date...")
+def get_pipeline(backend: str, base_url: str, model: str, environment: tuple[tuple[str, str], ...]) -> Pipeline:
+    """One pipeline per backend choice and process: the index opens and the model loads once, not per rerun.
+    `environment` (the RAG_* variables the settings are read from) is part of the cache key."""
+    overrides: dict[str, Any] = {"llm": backend}
+    if backend == "openai":
+        overrides |= {"llm_base_url": base_url or None, "llm_model": model or "local-model"}
+    pipeline = Pipeline(Settings(**overrides), embeddings=get_embeddings())
     pipeline.ingest()
     return pipeline
 
 
-def show(answer: Answer) -> None:
+def problem(error: Exception) -> None:
+    """Any failure as a message in the page, never a traceback."""
+    if isinstance(error, RagError):
+        st.error(str(error))
+    elif isinstance(error, ValidationError):
+        st.error("Invalid setting: " + "; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors()))
+    else:
+        st.error(f"Something went wrong: {type(error).__name__}: {error}")
+
+
+def excerpt(text: str, start: int, end: int, window: int = 500) -> str:
+    """HTML of the article around a quote, the quote highlighted."""
+    a, b = max(0, text.rfind(" ", 0, max(0, start - window)) + 1), text.find(" ", end + window)
+    b = len(text) if b < 0 else b
+    part = "…" * (a > 0) + html.escape(text[a:start])
+    part += f"<mark>{html.escape(text[start:end])}</mark>" + html.escape(text[end:b]) + "…" * (b < len(text))
+    return f'<div style="white-space: pre-wrap; line-height: 1.5">{part}</div>'
+
+
+def show_citations(pipeline: Pipeline, citations: list[Citation]) -> None:
+    for c in citations:
+        with st.expander(f"[{c.id}] {c.source} (characters {c.start}-{c.end})"):
+            try:
+                st.html(excerpt(pipeline.article_text(c.source), c.start, c.end))
+            except RagError:  # the file changed or went away since: the quote is still known
+                st.markdown(f"> {c.quote}")
+
+
+def show_answer(pipeline: Pipeline, answer: Answer) -> None:
     if answer.refused:
         st.warning(answer.answer)
         for hit in answer.passages:
@@ -34,41 +85,181 @@ def show(answer: Answer) -> None:
             st.markdown(
                 f"{s.text} {marks}" if s.supported else f":orange[{s.text} {marks}] *(not supported by the sources)*"
             )
-        for c in answer.citations:
-            with st.expander(f"[{c.id}] {c.source} ({c.start}-{c.end})"):
-                st.markdown(f"> {c.quote}")
+        show_citations(pipeline, answer.citations)
     if answer.condensed_question != answer.question:
-        st.caption(f"Searched for: {answer.condensed_question}")
-    if answer.note:
-        st.caption(answer.note)
+        with st.expander("Searched for", expanded=False):
+            st.caption(answer.condensed_question)
+    show_note(answer.note, answer.model, answer.timings.get("total_s", 0.0))
 
 
-st.title("cited")
-st.caption("Ask the articles in the corpus folder; every answer cites its sources.")
-if "turns" not in st.session_state:
-    st.session_state.turns = []  # (question, Answer)
+def show_summary(pipeline: Pipeline, summary: Summary) -> None:
+    st.markdown(f"**{summary.title}**")
+    if not summary.bullets:
+        st.warning("The articles say nothing about this." if summary.topic else "Nothing to summarize.")
+    for b in summary.bullets:
+        marks = " ".join(f"[{c}]" for c in b.citations)
+        st.markdown(f"- {b.text} {marks}" if b.supported else f"- :orange[{b.text} {marks}] *(not supported)*")
+    show_citations(pipeline, summary.citations)
+    show_note(summary.note, summary.model, summary.timings.get("total_s", 0.0), cached=summary.cached)
 
-for question, past in st.session_state.turns:
-    st.chat_message("user").markdown(question)
+
+def show_note(note: str, model: str, seconds: float, cached: bool = False) -> None:
+    if "model failed" in note:
+        st.warning(note)
+    elif note:
+        st.caption(note)
+    st.caption(f"{model}, {'from the cache' if cached else f'{seconds:.1f} s'}")
+
+
+def show_turn(pipeline: Pipeline, request: str, result: Answer | Summary) -> None:
+    st.chat_message("user").markdown(request)
     with st.chat_message("assistant"):
-        show(past)
+        (show_answer if isinstance(result, Answer) else show_summary)(pipeline, result)  # type: ignore[operator]
 
-if question := st.chat_input("Ask a question about the articles"):
-    st.chat_message("user").markdown(question)
-    with st.chat_message("assistant"):
+
+def reindex(pipeline: Pipeline) -> None:
+    with st.status("Indexing the corpus folder...", expanded=True) as status:
+        bar = st.progress(0.0, text="looking for changes")
+        report = pipeline.ingest(progress=lambda done, total: bar.progress(done / total, text=f"{done}/{total} chunks"))
+        status.update(label=f"Indexed: {report.summary()}", state="complete", expanded=bool(report.skipped))
+        for skipped in report.skipped:
+            st.warning(f"Skipped {skipped['path']}: {skipped['reason']}")
+
+
+def summarize(pipeline: Pipeline, request: str, files: list[str], everything: bool = False) -> None:
+    with st.status(f"{request}...", expanded=True) as status:
+        bar = st.progress(0.0, text="starting")
+        summary = pipeline.summarize(
+            files, everything=everything, progress=lambda n, total, what: bar.progress(min(n / total, 1.0), text=what)
+        )
+        status.update(label=request, state="complete", expanded=False)
+    st.session_state.turns.append((request, summary))
+
+
+def choose_model(settings: Settings) -> tuple[Pipeline | None, int]:
+    """The sidebar's model choice and k; returns the pipeline to use (None if it cannot be built) and k."""
+    with st.sidebar:
+        st.header("Model")
+        keys = list(BACKENDS)
+        backend = st.radio("Answers come from", keys, index=keys.index(settings.backend), format_func=BACKENDS.get)
+        base_url, model = "", ""
+        if backend == "openai":
+            base_url = st.text_input("Server URL", settings.llm_base_url or "http://127.0.0.1:11434/v1")
+            model = st.text_input("Model name", settings.llm_model)
+        k = st.slider("Passages per question (k)", 1, 20, settings.k)
         try:
-            pipeline = get_pipeline()
-            history = history_from_turns([(q, a.answer) for q, a in st.session_state.turns])
-            live, text, answer = st.empty(), "", None
-            for item in pipeline.ask_stream(question, history):
-                if isinstance(item, str):
-                    text += item
-                    live.markdown(text)
-                else:
-                    answer = item
-            live.empty()
-            if answer is not None:
-                show(answer)
-                st.session_state.turns.append((question, answer))
-        except RagError as e:
-            st.error(str(e))
+            environment = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("RAG_")))
+            pipeline = get_pipeline(str(backend), base_url, model, environment)
+        except (RagError, ValidationError) as e:
+            problem(e)
+            return None, k
+        st.caption(f"In use: {pipeline.model_label}")
+    return pipeline, k
+
+
+def queue(action: tuple[str, Any]) -> None:
+    """A button's callback: the action runs early in the next run, before the corpus list is drawn."""
+    st.session_state.action = action
+
+
+def queue_uploads() -> None:
+    files = st.session_state.get("uploads") or []
+    queue(("upload", [(f.name, f.getvalue()) for f in files]))
+
+
+def corpus_panel(pipeline: Pipeline) -> None:
+    """The sidebar's corpus: files with chunk counts and when indexed, summarize buttons, re-index, uploads."""
+    settings = pipeline.settings
+    with st.sidebar:
+        st.header("Corpus")
+        files = pipeline.indexed_files()
+        if not files:
+            st.info(f"No articles indexed yet: add some below or put them in {settings.corpus_dir}/.")
+        for rel, entry in sorted(files.items()):
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.indexed_at))
+            left, right = st.columns([3, 1])
+            left.markdown(f"**{rel}**  \n{entry.chunks} chunks, indexed {when}")
+            right.button("Summarize", key=f"summarize-{rel}", on_click=queue, args=(("summarize", rel),))
+        if len(files) > 1:
+            st.button("Summarize all articles", on_click=queue, args=(("summarize-all", ""),))
+        st.button("Re-index the corpus folder", on_click=queue, args=(("reindex", ""),))
+
+        st.header("Add articles")
+        with st.form("upload", clear_on_submit=True):
+            st.file_uploader(
+                f"Articles ({', '.join(UPLOAD_TYPES)}; up to {settings.max_file_mb:g} MB each)",
+                type=UPLOAD_TYPES,
+                accept_multiple_files=True,
+                key="uploads",
+            )
+            st.form_submit_button("Add and index", on_click=queue_uploads)
+
+
+def run_action(pipeline: Pipeline, action: tuple[str, Any]) -> None:
+    kind, arg = action
+    if kind == "reindex":
+        reindex(pipeline)
+    elif kind == "summarize":
+        summarize(pipeline, f"Summarize {arg}", [arg])
+    elif kind == "summarize-all":
+        summarize(pipeline, "Summarize all articles", [], everything=True)
+    elif kind == "upload":
+        added = []
+        for name, data in arg:
+            try:
+                added.append(pipeline.add_upload(name, data).name)
+            except RagError as e:
+                st.error(f"Not added: {e}")
+        if not arg:
+            st.warning("Choose one or more files first.")
+        if added:
+            st.success(f"Added {', '.join(added)}")
+            reindex(pipeline)
+
+
+def main() -> None:
+    st.set_page_config(page_title="cited", layout="wide")
+    st.title("cited")
+    st.caption("Ask the articles in the corpus folder; every answer cites its sources.")
+    try:
+        settings = Settings()
+    except ValidationError as e:
+        problem(e)
+        return
+    st.session_state.setdefault("turns", [])  # (request, Answer | Summary)
+    pipeline, k = choose_model(settings)
+    if pipeline is None:
+        return
+    if action := st.session_state.pop("action", None):
+        try:
+            run_action(pipeline, action)
+        except Exception as e:
+            problem(e)
+    corpus_panel(pipeline)
+
+    for request, result in st.session_state.turns:
+        show_turn(pipeline, request, result)
+
+    if question := st.chat_input("Ask a question about the articles"):
+        st.chat_message("user").markdown(question)
+        with st.chat_message("assistant"):
+            try:
+                with st.spinner(f"Starting {pipeline.model_label}..."):
+                    pipeline.start_model()  # slow only the first time
+                answers = [(q, a.answer) for q, a in st.session_state.turns if isinstance(a, Answer)]
+                live, text, answer = st.empty(), "", None
+                for item in pipeline.ask_stream(question, history_from_turns(answers), k=k):
+                    if isinstance(item, str):
+                        text += item
+                        live.markdown(text + " ▌")
+                    else:
+                        answer = item
+                live.empty()
+                if answer is not None:
+                    show_answer(pipeline, answer)
+                    st.session_state.turns.append((question, answer))
+            except Exception as e:
+                problem(e)
+
+
+main()

@@ -8,6 +8,7 @@ import sys
 NAMES = {
     "ingest": "SciFact ingest speed, re-ingest cost, raw embedding throughput and HNSW recall",
     "retrieval": "SciFact retrieval quality (nDCG@10 ...) for dense, BM25 and hybrid, and search latency",
+    "summaries": "CNN/DailyMail ROUGE of the summaries (extractive, bundled model) next to Lead-3",
 }
 
 

@@ -173,7 +173,7 @@ def format_history(history: Sequence[BaseMessage]) -> str:
 class Answerer:
     """Answers questions over a retriever with a generation runnable; `stream` yields tokens, then the Answer."""
 
-    retrieve: Callable[[str], list[Hit]]
+    retrieve: Callable[[str, int | None], list[Hit]]  # (query, k or None for the default) -> hits
     generate: Runnable[dict[str, Any], str]  # {"question", "passages" (formatted), "hits"} -> answer text
     condense: Runnable[dict[str, Any], str] | None  # {"question", "history"} -> standalone question
     model: str
@@ -183,14 +183,16 @@ class Answerer:
     fallback: Callable[[dict[str, Any]], str] | None = None  # used when `generate` fails (a server down)
 
     def chain(self) -> Runnable[dict[str, Any], Any]:
-        """The whole pipeline as one LCEL runnable: {"question", "history"} -> tokens..., then an Answer."""
+        """The whole pipeline as one LCEL runnable: {"question", "history", "k"} -> tokens..., then an Answer."""
         return RunnableLambda(self._prepare) | RunnableGenerator(self._generate_and_verify)
 
-    def stream(self, question: str, history: Sequence[BaseMessage] = ()) -> Iterator[str | Answer]:
-        yield from self.chain().stream({"question": question, "history": list(history)})
+    def stream(
+        self, question: str, history: Sequence[BaseMessage] = (), k: int | None = None
+    ) -> Iterator[str | Answer]:
+        yield from self.chain().stream({"question": question, "history": list(history), "k": k})
 
-    def ask(self, question: str, history: Sequence[BaseMessage] = ()) -> Answer:
-        for item in self.stream(question, history):
+    def ask(self, question: str, history: Sequence[BaseMessage] = (), k: int | None = None) -> Answer:
+        for item in self.stream(question, history, k):
             if isinstance(item, Answer):
                 return item
         raise RuntimeError("the answer chain ended without a result")
@@ -209,7 +211,7 @@ class Answerer:
                 except Exception as e:  # the model is down: search with the plain combination instead
                     note = f"could not condense the follow-up ({describe_error(e)})"
         condensed = time.perf_counter()
-        hits = self.retrieve(standalone)
+        hits = self.retrieve(standalone, inputs.get("k"))
         passages = select_passages(hits, self.context_tokens)
         timings = {"condense_s": condensed - started, "retrieve_s": time.perf_counter() - condensed}
         return {

@@ -20,6 +20,9 @@ from rag import documents
 from rag.chunking import chunk_text
 from rag.store import chunk_counts
 
+# True: a progress bar on the terminal; a callable: called with (chunks embedded, chunks to embed) as it goes
+Progress = bool | Callable[[int, int], object]
+
 if TYPE_CHECKING:
     from langchain_chroma import Chroma
     from langchain_text_splitters import RecursiveCharacterTextSplitter
@@ -117,7 +120,7 @@ class Ingester:
         self.embed_batch = embed_batch
         self.write_batch = write_batch
 
-    def run(self, corpus: Path, progress: bool = False) -> IngestReport:
+    def run(self, corpus: Path, progress: Progress = False) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport()
         entries = self.manifest.entries()
@@ -196,16 +199,22 @@ class Ingester:
             self.store.delete(where={"source": rel})
         self.manifest.remove(paths)
 
-    def _write(self, jobs: list[_Job], progress: bool) -> int:
+    def _write(self, jobs: list[_Job], progress: Progress) -> int:
         """Embed and store every job's chunks in batches across files; finish each file as its last batch lands."""
         if not jobs:
             return 0
         self.manifest.mark_pending([(job.path, job.sha256) for job in jobs])
-        total = 0
-        with _progress_bar(sum(len(j.chunks) for j in jobs), progress) as bar:
+        total, todo = 0, sum(len(j.chunks) for j in jobs)
+        with _progress_bar(todo, progress is True) as bar:
+
+            def advance(n: int) -> None:
+                bar.update(n)
+                if callable(progress):
+                    progress(int(bar.n), todo)
+
             for batch in _batches(jobs, self.write_batch):
                 chunks = [c for _, c in batch]
-                vectors = self._embed([c["text"] for c in chunks], bar.update)
+                vectors = self._embed([c["text"] for c in chunks], advance)
                 self.store._collection.upsert(
                     ids=[c["id"] for c in chunks],
                     embeddings=vectors,  # type: ignore[arg-type]

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from rag.answer import Answer, Answerer
     from rag.bm25 import BM25Index
     from rag.ingest import IngestReport
+    from rag.ingest import Progress as IngestProgress
     from rag.manifest import Entry, Manifest
     from rag.retrieve import Hit, HybridRetriever, HybridSearcher
     from rag.summarize import Progress, Summarizer, Summary
@@ -97,8 +98,9 @@ class Pipeline:
         return self.settings.data_dir / "bm25" / self.collection_name
 
     # --- ingest ------------------------------------------------------------------------------------------
-    def ingest(self, progress: bool = False) -> IngestReport:
-        """Bring the index in step with the corpus folder (see rag.ingest)."""
+    def ingest(self, progress: IngestProgress = False) -> IngestReport:
+        """Bring the index in step with the corpus folder (see rag.ingest). `progress`: a terminal bar (True), or
+        a function called with (chunks embedded, chunks to embed)."""
         from rag.chunking import make_splitter
         from rag.ingest import Ingester
 
@@ -201,6 +203,8 @@ class Pipeline:
                 f"the index is empty; put articles in {self.settings.corpus_dir} and run `python -m rag ingest`"
             )
         rel = self.resolve_source(source) if source else None
+        if self.searcher.bm25.generation != self._generation():  # another process or pipeline re-indexed
+            self.__dict__.pop("searcher", None)
         return self.searcher.search(query, k or self.settings.k, rel)
 
     def retriever(self, k: int | None = None, source: str | None = None) -> HybridRetriever:
@@ -274,14 +278,20 @@ class Pipeline:
 
         return extractive_answer(prompt["question"], [h.text for h in prompt["hits"]], self.embeddings)
 
-    def ask_stream(self, question: str, history: Sequence[BaseMessage] = ()) -> Iterator[str | Answer]:
-        """Tokens as the model writes them, then the verified Answer."""
-        _require_question(question)
-        yield from self.answerer.stream(question, history)
+    def start_model(self) -> None:
+        """Build the answer chain now (the bundled model starts: seconds); instant once done."""
+        self.answerer  # noqa: B018
 
-    def ask(self, question: str, history: Sequence[BaseMessage] = ()) -> Answer:
+    def ask_stream(
+        self, question: str, history: Sequence[BaseMessage] = (), k: int | None = None
+    ) -> Iterator[str | Answer]:
+        """Tokens as the model writes them, then the verified Answer; `k` passages retrieved (default RAG_K)."""
         _require_question(question)
-        return self.answerer.ask(question, history)
+        yield from self.answerer.stream(question, history, k)
+
+    def ask(self, question: str, history: Sequence[BaseMessage] = (), k: int | None = None) -> Answer:
+        _require_question(question)
+        return self.answerer.ask(question, history, k)
 
     # --- summaries ---------------------------------------------------------------------------------------
     def summarizer(self, extractive: bool = False) -> Summarizer:
@@ -375,6 +385,22 @@ class Pipeline:
         return articles, f"{'The whole corpus' if everything else 'Several articles'}: {len(rels)} articles"
 
     # --- files -------------------------------------------------------------------------------------------
+    def article_text(self, source: str) -> str:
+        """The normalised text of an indexed file: what citation spans point into."""
+        from rag.documents import SkipFile, load
+
+        rel = self.resolve_source(source)
+        try:
+            return load(self.settings.corpus_dir / rel).text
+        except SkipFile as e:
+            raise RagError(f"{source} cannot be read any more: {e}") from e
+
+    def add_upload(self, name: str, data: bytes) -> Path:
+        """Save an uploaded article into the corpus folder after checking it (see rag.uploads); not indexed yet."""
+        from rag.uploads import save_upload
+
+        return save_upload(self.settings.corpus_dir, name, data, self.settings.max_file_bytes)
+
     def indexed_files(self) -> dict[str, Entry]:
         """Files in the index, by path relative to the corpus folder."""
         return {p: e for p, e in self.manifest.entries().items() if e.state == "done"}

@@ -40,7 +40,9 @@ from rag.tokens import count_tokens
 
 VERSION = 1  # part of the cache key: bump when prompts or selection change
 MAX_BULLETS = 7
-LEAD_WEIGHT = 0.1  # extractive: bonus for the first sentences (1, 1/2, 1/3, ...) on top of centrality
+# extractive: weight of the bonus for coming first (1, 1/2, 1/3, ...) next to centrality (mean cosine, ~0.1-0.5);
+# tuned on CNN/DailyMail validation articles 500-599 (ROUGE-1 23.9 at 0, 26.8 at 0.1, 29.7 at 1.0, 29.0 at 3.0)
+LEAD_WEIGHT = 1.0
 AGREE_SIMILARITY = 0.65  # extractive: sentences of two articles this similar (cosine) say the same thing
 REPEAT_SIMILARITY = 0.6  # extractive: a sentence this similar to one already chosen would repeat it
 

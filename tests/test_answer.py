@@ -141,9 +141,9 @@ def test_streaming_yields_tokens_then_the_verified_answer(pipeline: Pipeline) ->
 def test_follow_up_is_condensed_before_retrieval(pipeline: Pipeline) -> None:
     seen: list[str] = []
 
-    def retrieve(query: str) -> Any:
+    def retrieve(query: str, k: int | None) -> Any:
         seen.append(query)
-        return pipeline.search(query)
+        return pipeline.search(query, k)
 
     llm = scripted("What did China say about rare earth exports?", "I don't know based on the articles.")
     chain = Answerer(retrieve=retrieve, generate=llm_generation(llm), condense=llm_condenser(llm), model="s")

@@ -1,4 +1,5 @@
-"""The chat page through Streamlit's AppTest, with the extractive backend (fast and deterministic)."""
+"""The chat page through Streamlit's AppTest, with the extractive backend (fast and deterministic): the chat,
+the sidebar's actions (summaries, re-index, uploads, model switch) and the error states."""
 
 from __future__ import annotations
 
@@ -7,29 +8,104 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from .conftest import NEWS, ROOT
+from .conftest import COMMENTARY, NEWS, ROOT
+
+NEW_ARTICLE = (
+    "Lisbon fisheries summit ends with a deal\n\n"
+    "The Lisbon fisheries summit ended on Friday with an agreement to cut the sardine quota by 12 percent. "
+    "Portugal and Spain will share a new monitoring fleet of nine patrol boats.\n"
+)
 
 
-@pytest.fixture
-def app(corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+def start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, corpus: Path) -> AppTest:
     monkeypatch.setenv("RAG_LLM", "extractive")
     monkeypatch.setenv("RAG_CORPUS_DIR", str(corpus))
     monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)  # no .env of the developer's
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.run()
+    assert not at.exception
     return at
 
 
-def test_a_question_gets_a_cited_answer(app: AppTest) -> None:
+@pytest.fixture
+def app(corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    return start(tmp_path, monkeypatch, corpus)
+
+
+def page_text(at: AppTest) -> str:
+    return " ".join(m.value for m in at.markdown)
+
+
+def test_a_question_gets_a_cited_answer_with_the_quote_highlighted_in_its_article(app: AppTest) -> None:
     app.chat_input[0].set_value("How many hours did Tuesday's talks last?").run()
     assert not app.exception
-    text = " ".join(m.value for m in app.markdown)
-    assert "five hours" in text
+    assert "five hours" in page_text(app)
     assert any(NEWS in e.label for e in app.expander)
+    shown = [h.proto.body for h in app.get("html")]
+    assert any("<mark>" in body and "five hours" in body.split("<mark>")[1] for body in shown)
+    assert any("Basant left London" in body for body in shown)  # the article around the quote, not just it
+
+
+def test_a_follow_up_is_condensed_and_shown(app: AppTest) -> None:
+    app.chat_input[0].set_value("What did the US want on rare earths?").run()
+    app.chat_input[0].set_value("and what did China say?").run()
+    assert not app.exception
+    assert any(e.label == "Searched for" for e in app.expander)
+    assert len(app.chat_message) == 4
 
 
 def test_an_unanswerable_question_is_refused(app: AppTest) -> None:
     app.chat_input[0].set_value("What tariff rate did the two countries agree on in London?").run()
     assert not app.exception
     assert [w.value for w in app.warning] == ["The articles don't answer this question."]
+
+
+def test_the_sidebar_lists_the_corpus_and_summarizes_an_article(app: AppTest) -> None:
+    listed = " ".join(m.value for m in app.sidebar.markdown)
+    assert NEWS in listed and COMMENTARY in listed and "chunks, indexed" in listed
+    app.sidebar.button(key=f"summarize-{NEWS}").click().run()
+    assert not app.exception
+    assert "**News: london talks day two**" in page_text(app)
+    assert app.chat_message[0].markdown[0].value == f"Summarize {NEWS}"
+    assert any(NEWS in e.label for e in app.expander)
+
+
+def test_an_uploaded_article_is_indexed_and_answerable(app: AppTest, corpus: Path) -> None:
+    app.sidebar.file_uploader[0].set_value(("lisbon-summit.txt", NEW_ARTICLE.encode(), "text/plain"))
+    app.sidebar.button[-1].click().run()  # the form's "Add and index"
+    assert not app.exception and not app.error
+    assert (corpus / "lisbon-summit.txt").read_text() == NEW_ARTICLE
+    assert "lisbon-summit.txt" in " ".join(m.value for m in app.sidebar.markdown)
+    app.chat_input[0].set_value("By how much was the sardine quota cut?").run()
+    assert "12 percent" in page_text(app)
+    assert any("lisbon-summit.txt" in e.label for e in app.expander)
+
+
+def test_a_bad_upload_is_a_clear_error_and_nothing_indexed_is_lost(app: AppTest, corpus: Path) -> None:
+    app.sidebar.file_uploader[0].set_value(("notes.txt", b"\x00\x01\x02binary\xff\xfe", "text/plain"))
+    app.sidebar.button[-1].click().run()
+    assert not app.exception
+    assert [e.value for e in app.error] and "notes.txt" in app.error[0].value
+    assert not (corpus / "notes.txt").exists()
+    listed = " ".join(m.value for m in app.sidebar.markdown)
+    assert NEWS in listed and COMMENTARY in listed
+
+
+def test_a_model_server_that_is_down_gives_a_message_and_an_extractive_answer(app: AppTest) -> None:
+    app.sidebar.radio[0].set_value("openai").run()
+    app.sidebar.text_input[0].set_value("http://127.0.0.1:9/v1").run()  # nothing listens on port 9
+    app.chat_input[0].set_value("How many hours did Tuesday's talks last?").run()
+    assert not app.exception
+    assert any("model failed" in w.value for w in app.warning)
+    assert "five hours" in page_text(app)
+
+
+def test_an_empty_corpus_is_a_message_not_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    at = start(tmp_path, monkeypatch, empty)
+    assert any("No articles indexed yet" in i.value for i in at.sidebar.info)
+    at.chat_input[0].set_value("Anything?").run()
+    assert not at.exception
+    assert "index is empty" in at.error[0].value
