@@ -9,9 +9,14 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run chat ingest eval test lint fmt clean
+# Where `make run` / `make chat` serve the page: make run HOST=0.0.0.0 PORT=8600
+HOST ?= 127.0.0.1
+PORT ?= 8501
+CHROMIUM ?= /usr/bin/chromium
 
-setup: $(STAMP)
+.PHONY: setup browser run chat ingest eval test lint fmt clean
+
+setup: $(STAMP) browser
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,17 +25,26 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[dev,bundled]'
 	touch $(STAMP)
 
+# Debian's Chromium for the browser test (Playwright's own download cannot work offline). Best effort: without
+# apt-get or root, the browser test is skipped and says why.
+browser:
+	@test -x $(CHROMIUM) || { \
+		if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+			|| echo "could not install chromium: the browser test will be skipped"; \
+		else echo "no $(CHROMIUM) and no way to install it (needs apt-get as root): the browser test will be skipped"; fi; }
+
+# Index the corpus, then serve the chat page until Ctrl-C.
 run: setup
 	$(BIN)/python -m rag ingest
-	$(BIN)/python -m rag search "rare earth licences" -k 3
-	$(BIN)/python -m rag ask "Why did the US Treasury Secretary leave London?"
+	$(MAKE) --no-print-directory chat
 
 ingest: setup
 	$(BIN)/python -m rag ingest
 
-# The chat page (a first version; the chat issue finishes it) on http://127.0.0.1:8501
 chat: setup
-	$(BIN)/streamlit run app.py --server.headless true --server.address 127.0.0.1 --server.port 8501 \
+	@echo "cited: open http://$(HOST):$(PORT) in a browser (Ctrl-C stops it)"
+	$(BIN)/streamlit run app.py --server.headless true --server.address $(HOST) --server.port $(PORT) \
 		--browser.gatherUsageStats false
 
 # The eval set with the default (bundled) model: slow (minutes), so not part of `make test`.

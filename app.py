@@ -177,9 +177,8 @@ def corpus_panel(pipeline: Pipeline) -> None:
             st.info(f"No articles indexed yet: add some below or put them in {settings.corpus_dir}/.")
         for rel, entry in sorted(files.items()):
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.indexed_at))
-            left, right = st.columns([3, 1])
-            left.markdown(f"**{rel}**  \n{entry.chunks} chunks, indexed {when}")
-            right.button("Summarize", key=f"summarize-{rel}", on_click=queue, args=(("summarize", rel),))
+            st.markdown(f"**{rel}**  \n{entry.chunks} chunks, indexed {when}")
+            st.button("Summarize", key=f"summarize-{rel}", on_click=queue, args=(("summarize", rel),))
         if len(files) > 1:
             st.button("Summarize all articles", on_click=queue, args=(("summarize-all", ""),))
         st.button("Re-index the corpus folder", on_click=queue, args=(("reindex", ""),))

