@@ -48,11 +48,11 @@ def rouge(pairs: list[tuple[str, str]]) -> dict[str, float]:
 
 def run_backend(backend: str, articles: list[dict[str, str]], folder: Path, bundled: str) -> dict[str, Any]:
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         corpus_dir=folder / "corpus",
         data_dir=folder / "data",
         llm=backend,
-        bundled_model=bundled,  # type: ignore[arg-type]
+        bundled_model=bundled,
         models_dir=Path("data") / "models",
     )
     pipeline = Pipeline(settings)
