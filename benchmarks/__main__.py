@@ -8,6 +8,7 @@ import sys
 NAMES = {
     "ingest": "SciFact ingest speed, re-ingest cost, raw embedding throughput and HNSW recall",
     "retrieval": "SciFact retrieval quality (nDCG@10 ...) for dense, BM25 and hybrid, and search latency",
+    "scale": "search latency at 100k chunks (SciFact repeated) next to the original index, index sizes",
     "answers": "answer latency of the bundled model on the seed corpus: first token, total, tokens/s, overhead",
     "summaries": "CNN/DailyMail ROUGE of the summaries (extractive, bundled model) next to Lead-3",
 }
