@@ -117,10 +117,7 @@ def render_summary(summary: Summary) -> str:
         marks = "".join(f"[{c}]" for c in b.citations)
         lines.append(f"- {b.text} {marks}".rstrip() + ("" if b.supported else "  (not supported by the sources)"))
     if summary.citations:
-        lines += ["", "Sources:"]
-        lines += [
-            f'[{c.id}] {c.source}:{c.start}-{c.end}\n    "{" ".join(c.quote.split())}"' for c in summary.citations
-        ]
+        lines += ["", "Sources:", *_sources(summary.citations)]
     if summary.note:
         lines.append(f"note: {summary.note}")
     took = "cached" if summary.cached else f"{summary.timings.get('total_s', 0):.1f} s"

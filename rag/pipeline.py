@@ -198,10 +198,7 @@ class Pipeline:
         """The best passages for `query`; `source` limits them to one file (as given by the user)."""
         if not query.strip():
             raise RagError("the query is empty; ask something")
-        if not self.indexed_files():
-            raise RagError(
-                f"the index is empty; put articles in {self.settings.corpus_dir} and run `python -m rag ingest`"
-            )
+        self._require_index()
         rel = self.resolve_source(source) if source else None
         if self.searcher.bm25.generation != self._generation():  # another process or pipeline re-indexed
             self.__dict__.pop("searcher", None)
@@ -325,16 +322,13 @@ class Pipeline:
 
         if sum([bool(files), everything, bool(topic.strip())]) != 1:
             raise RagError("say what to summarize: one or more files, --all, or --topic TEXT (only one of them)")
-        indexed = self.indexed_files()
-        if not indexed:
-            raise RagError(
-                f"the index is empty; put articles in {self.settings.corpus_dir} and run `python -m rag ingest`"
-            )
+        indexed = self._require_index()
         rels = [self.resolve_source(f) for f in files] if files else sorted(indexed)
         articles, title = self._summary_input(list(dict.fromkeys(rels)), everything, topic.strip())
         s = self.settings
         key = {
             "model": self.model_label,
+            "server": s.llm_base_url if s.backend == "openai" else None,
             "max_tokens": s.summary_max_tokens,
             "collection": self.collection_name,  # chunking and embedding settings
             "budget": s.context_tokens,
@@ -404,6 +398,14 @@ class Pipeline:
     def indexed_files(self) -> dict[str, Entry]:
         """Files in the index, by path relative to the corpus folder."""
         return {p: e for p, e in self.manifest.entries().items() if e.state == "done"}
+
+    def _require_index(self) -> dict[str, Entry]:
+        indexed = self.indexed_files()
+        if not indexed:
+            raise RagError(
+                f"the index is empty; put articles in {self.settings.corpus_dir} and run `python -m rag ingest`"
+            )
+        return indexed
 
     def display_path(self, rel: str) -> str:
         """How a stored source is shown: under the corpus folder as configured, e.g. corpus/a.txt."""
