@@ -1,19 +1,20 @@
 """Summaries with citations: of one article, several, or the passages about a topic.
 
-Map-reduce within the model's context: each article's chunks (overlap trimmed, so they tile the text once)
+Map-reduce within the model's context: each article's chunks (overlap cut off, so they tile the text once)
 are grouped into sections that fit the passage budget (tiktoken counts); the model writes cited bullets for
-each section (map), and the bullets of several sections or articles are combined into 3-7 bullets (reduce),
-in rounds if they do not fit one prompt. A long article is therefore read whole, section by section, never
-truncated. Every bullet is verified like an answer's sentences (rag.answer.verify) against the passages
-behind it, so citations are file + span and unsupported bullets are marked; only supported bullets are
-passed on to a reduce step.
+each section (map); an article's section notes are combined into 3-7 bullets (reduce, in rounds if they do
+not fit one prompt). A long article is therefore read whole, section by section, never truncated. For
+several articles, one more step compares them (where they agree, where they differ), and each article's
+notes follow in turn. Every bullet is verified like an answer's sentences (rag.answer.verify) against the
+passages behind it, so citations are file + span and unsupported bullets are marked; only supported notes
+are passed on. Limits: a small model's comparison is often shallow (the check catches invented facts, not
+a wrong "they differ"), and a trimmed passage may start mid-sentence.
 
 The extractive summarizer needs no model: the most central sentences (MiniLM similarity to the rest of the
-article, with a small bonus for coming early, as news puts the gist first; for a topic, plus similarity to
-the topic), chosen so that they do not
-repeat each other; across articles, a pair of near-identical sentences becomes one bullet citing both
-("agree"), and a near-identical pair that gives different numbers becomes a "differ" bullet. It quotes, it
-never rephrases, and it only notices disagreements about numbers.
+article, plus a bonus for coming early, as news puts the gist first; for a topic, similarity to the topic
+instead of position), no two alike; across articles, a pair of near-identical sentences becomes one bullet
+citing both ("agree"), and a near-identical pair that gives different numbers a "differ" bullet. It
+quotes, never rephrases, and only notices disagreements about numbers.
 """
 
 from __future__ import annotations
@@ -311,7 +312,7 @@ class Summarizer:
             if not pieces:
                 continue
             first = pieces[0][0]
-            cited = [n for _, numbers in pieces for n in numbers if 1 <= n <= len(passages)]
+            cited = [n for _, marks in pieces for n in marks if 1 <= n <= len(passages)]
             backing = [n for n in cited if support(first, passages[n - 1].text, context) >= self.min_support]
             if cite_each_article:  # a comparison: cite each article that supports it, whether the model did or not
                 backing += _best_per_source(first, passages, backing, context, self.min_support)
