@@ -14,7 +14,7 @@ import argparse
 import time
 from typing import Any
 
-from benchmarks.common import ROOT, median, peak_rss_mb, table, write_json
+from benchmarks.common import ROOT, median, p95, peak_rss_mb, table, write_json
 from evals.dataset import load
 from rag.answer import Answer
 from rag.config import Settings
@@ -89,7 +89,7 @@ def main(argv: list[str]) -> int:
         "first_question": {k: v for k, v in first.items() if k != "question"},
         "median_first_token_s": round(med("first_token_s", rest), 3),
         "median_total_s": round(med("total_s", rest), 3),
-        "p95_total_s": round(sorted(r["total_s"] for r in rest)[int(0.95 * (len(rest) - 1))], 3),
+        "p95_total_s": round(p95([r["total_s"] for r in rest]), 3),
         "median_tokens_per_s": round(med("tokens_per_s", rest), 1),
         "median_overhead_s": round(med("overhead_s", rest), 3),
         "median_overhead_share": round(med("overhead_share", rest), 3),

@@ -16,7 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import BENCHDATA, RESULTS, median, require, table, write_json
+from benchmarks.common import BENCHDATA, RESULTS, median, p95, require, table, write_json
 from rag.config import Settings
 from rag.pipeline import Pipeline
 from rag.retrieve import rrf
@@ -122,10 +122,10 @@ def main(argv: list[str]) -> int:
         f"rrf_k {settings.rrf_k}, depth {args.depth}"
     )
     print(table(rows, ("retriever", "nDCG@10", "published nDCG@10", "MRR@10", "R@10", "R@100")))
-    p50, p95 = median(latencies), latencies[int(0.95 * (len(latencies) - 1))]
+    p50, p95_s = median(latencies), p95(latencies)
     print(
         f"hybrid search latency (embed query + dense + BM25 + fusion, k=10): p50 {p50 * 1000:.1f} ms, "
-        f"p95 {p95 * 1000:.1f} ms"
+        f"p95 {p95_s * 1000:.1f} ms"
     )
     out = write_json(
         f"retrieval-{args.split}",
@@ -138,7 +138,7 @@ def main(argv: list[str]) -> int:
             "depth": args.depth,
             "results": results,
             "latency_p50_s": p50,
-            "latency_p95_s": p95,
+            "latency_p95_s": p95_s,
         },
     )
     print(f"wrote {out}")

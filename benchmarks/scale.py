@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import RESULTS, median, peak_rss_mb, table, write_json
+from benchmarks.common import RESULTS, median, p95, peak_rss_mb, table, write_json
 from benchmarks.ingest import stored_vectors, test_queries
 from benchmarks.retrieval import write_corpus
 from rag.bm25 import BM25Index
@@ -40,10 +40,6 @@ def latencies(searcher: HybridSearcher, queries: list[str]) -> list[float]:
         searcher.search(query, 10)
         times.append(1000 * (time.perf_counter() - started))
     return times
-
-
-def p95(values: list[float]) -> float:
-    return sorted(values)[int(0.95 * (len(values) - 1))]
 
 
 def main(argv: list[str]) -> int:
