@@ -83,6 +83,10 @@ class Manifest:
     def collections(self) -> set[str]:
         return {row[0] for row in self._execute("SELECT DISTINCT collection FROM files")}
 
+    def data_version(self) -> int:
+        """A number that changes whenever another connection (process, or pipeline in this one) commits here."""
+        return int(self._execute("PRAGMA data_version")[0][0])
+
     def drop_collection(self, collection: str) -> None:
         self._execute("DELETE FROM files WHERE collection = ?", (collection,))
 

@@ -34,6 +34,7 @@ class Pipeline:
     def __init__(self, settings: Settings | None = None, *, embeddings: Embeddings | None = None) -> None:
         """`embeddings` replaces the configured model (tests share one loaded model this way)."""
         self.settings = settings or Settings()
+        self._searched_version = -1  # the manifest's data_version when the searcher was built
         if embeddings is not None:
             self.embeddings = embeddings
 
@@ -190,6 +191,7 @@ class Pipeline:
     def searcher(self) -> HybridSearcher:
         from rag.retrieve import HybridSearcher
 
+        self._searched_version = self.manifest.data_version()
         bm25 = self._load_bm25() or self._build_bm25()  # stale after an interrupted ingest: rebuilt in memory
         s = self.settings
         return HybridSearcher(self.store, bm25, candidates=s.candidates, rrf_k=s.rrf_k, display=self.display_path)
@@ -200,7 +202,7 @@ class Pipeline:
             raise RagError("the query is empty; ask something")
         self._require_index()
         rel = self.resolve_source(source) if source else None
-        if self.searcher.bm25.generation != self._generation():  # another process or pipeline re-indexed
+        if self.manifest.data_version() != self._searched_version:  # another process or pipeline re-indexed
             self.__dict__.pop("searcher", None)
         return self.searcher.search(query, k or self.settings.k, rel)
 

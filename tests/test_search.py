@@ -63,6 +63,16 @@ def test_search_survives_a_stale_bm25_index(pipeline: Pipeline, corpus: Path) ->
     assert hits[0].bm25_rank == 1 and Path(hits[0].source).name == NEWS
 
 
+def test_a_searcher_sees_what_another_pipeline_indexed(
+    pipeline: Pipeline, make_pipeline: Callable[..., Pipeline], corpus: Path
+) -> None:
+    assert not any("sardine" in h.text for h in pipeline.search("sardine quota"))  # the searcher is built
+    (corpus / "fish.txt").write_text("The Lisbon summit cut the sardine quota by 12 percent on Friday.\n")
+    make_pipeline().ingest()  # another pipeline (as the chat's other backends, or the CLI) re-indexes
+    hit = pipeline.search("sardine quota", k=1)[0]
+    assert hit.source.endswith("fish.txt") and hit.bm25_rank == 1  # BM25 too, not only Chroma, sees it
+
+
 def test_empty_index_and_empty_query_are_clear_errors(make_pipeline: Callable[..., Pipeline]) -> None:
     with pytest.raises(RagError, match="index is empty"):
         make_pipeline().search("rare earths")
