@@ -18,7 +18,7 @@ import streamlit as st
 from pydantic import ValidationError
 
 from rag.answer import Answer, Citation, history_from_turns
-from rag.config import Settings
+from rag.config import Settings, describe_error
 from rag.errors import RagError
 from rag.pipeline import Pipeline
 from rag.summarize import Summary
@@ -50,7 +50,7 @@ def problem(error: Exception) -> None:
     if isinstance(error, RagError):
         st.error(str(error))
     elif isinstance(error, ValidationError):
-        st.error("Invalid setting: " + "; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors()))
+        st.error(f"Invalid setting: {describe_error(error)}")
     else:
         st.error(f"Something went wrong: {type(error).__name__}: {error}")
 

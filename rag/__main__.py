@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING
 from rag.errors import RagError
 
 if TYPE_CHECKING:
-    from pydantic import ValidationError
-
     from rag.answer import Answer, Citation
     from rag.summarize import Summary
 
@@ -148,24 +146,16 @@ def _sources(citations: Sequence[Citation]) -> list[str]:
     return [f'[{c.id}] {c.source}:{c.start}-{c.end}\n    "{" ".join(c.quote.split())}"' for c in citations]
 
 
-def _describe(error: ValidationError) -> str:
-    """Pydantic's errors as `RAG_NAME: what is wrong`, one per setting."""
-    problems = []
-    for err in error.errors():
-        message = err["msg"].removeprefix("Value error, ")
-        names = "_".join(map(str, err["loc"])).upper()
-        problems.append(f"RAG_{names}: {message}" if names else message)
-    return "; ".join(problems)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     from pydantic import ValidationError
+
+    from rag.config import describe_error
 
     args = _parser().parse_args(argv)
     try:
         return {"ingest": _ingest, "search": _search, "ask": _ask, "summarize": _summarize}[args.command](args)
     except ValidationError as e:
-        print(f"error: invalid setting: {_describe(e)}", file=sys.stderr)
+        print(f"error: invalid setting: {describe_error(e)}", file=sys.stderr)
     except RagError as e:
         print(f"error: {e}", file=sys.stderr)
     except KeyboardInterrupt:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -86,3 +86,13 @@ class Settings(BaseSettings):
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+
+def describe_error(error: ValidationError) -> str:
+    """Pydantic's errors as `RAG_NAME: what is wrong`, one per setting."""
+    problems = []
+    for err in error.errors():
+        message = err["msg"].removeprefix("Value error, ")
+        names = "_".join(map(str, err["loc"])).upper()
+        problems.append(f"RAG_{names}: {message}" if names else message)
+    return "; ".join(problems)
