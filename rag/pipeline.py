@@ -6,7 +6,7 @@ import hashlib
 import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -382,13 +382,15 @@ class Pipeline:
 
     # --- files -------------------------------------------------------------------------------------------
     def article_text(self, source: str) -> str:
-        """The normalised text of an indexed file: what citation spans point into."""
-        from rag.documents import SkipFile, load
+        """The normalised text of an indexed file: what citation spans point into. Read once per file version
+        (the chat shows it for every citation on every rerun)."""
+        from rag.documents import SkipFile
 
-        rel = self.resolve_source(source)
+        path = self.settings.corpus_dir / self.resolve_source(source)
         try:
-            return load(self.settings.corpus_dir / rel).text
-        except SkipFile as e:
+            stat = path.stat()
+            return _article_text(path, stat.st_mtime_ns, stat.st_size)
+        except (OSError, SkipFile) as e:
             raise RagError(f"{source} cannot be read any more: {e}") from e
 
     def add_upload(self, name: str, data: bytes) -> Path:
@@ -426,6 +428,14 @@ class Pipeline:
                 return candidate
         known = ", ".join(self.display_path(p) for p in sorted(indexed)) or "none"
         raise RagError(f"{given} is not an indexed file; indexed files: {known}")
+
+
+@lru_cache(maxsize=64)
+def _article_text(path: Path, mtime_ns: int, size: int) -> str:
+    """`load(path).text`, cached per file version (modification time and size are part of the key)."""
+    from rag.documents import load
+
+    return load(path).text
 
 
 def _require_question(question: str) -> None:
