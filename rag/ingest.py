@@ -83,6 +83,7 @@ class _Job:
     sha256: str
     chunks: list[dict[str, Any]]
     left: int
+    replaces: bool  # an earlier version of the file may have chunks to delete once this one is complete
 
 
 def scan(corpus: Path) -> list[tuple[str, Path]]:
@@ -111,7 +112,7 @@ class Ingester:
         *,
         max_bytes: int,
         embed_batch: int = 64,
-        write_batch: int = 1024,
+        write_batch: int = 4096,
     ) -> None:
         self.store = store
         self.manifest = manifest
@@ -142,7 +143,7 @@ class Ingester:
             except documents.SkipFile as e:
                 report.skipped.append({"path": rel, "reason": self._skip_reason(rel, str(e), entry)})
                 continue
-            jobs.append(_Job(rel, sha, self._chunk(rel, sha, article), 0))
+            jobs.append(_Job(rel, sha, self._chunk(rel, sha, article), 0, replaces=entry is not None))
             if entry is None:
                 report.added.append(rel)
             elif entry.state == "pending":
@@ -232,9 +233,10 @@ class Ingester:
         """Embed `texts` in small batches of similar length, reporting progress after each.
 
         LangChain's `add_texts` would embed a whole write batch in one call: no progress until it is done.
-        Sorting by length first keeps padding low, as sentence-transformers does within one call. On 2,048
-        SciFact chunks, calls of 128 chunks reached 68 % of the throughput of one call on all of them, calls
-        of 512 reached 93 %; hence write batches of 16 embedding batches (1,024 by default).
+        Sorting by length first keeps padding low, as sentence-transformers does within one call; the larger
+        the write batch, the closer the lengths in each embedding batch. On SciFact's 15,726 chunks, sorting
+        within write batches of 1,024 pads to 6 % more word pieces than one sort of all chunks, 4,096 to
+        1.5 %; hence write batches of 64 embedding batches (4,096 by default).
         """
         embeddings = self.store.embeddings
         assert embeddings is not None, "the store was opened without embeddings"
@@ -248,8 +250,13 @@ class Ingester:
         return vectors
 
     def _finish(self, job: _Job) -> None:
-        """The new version is complete: delete every other version's chunks, then mark the file done."""
-        self.store.delete(where={"$and": [{"source": job.path}, {"sha256": {"$ne": job.sha256}}]})
+        """The new version is complete: delete every other version's chunks, then mark the file done.
+
+        A file the manifest did not know has no other version (chunks are deleted before manifest rows, and
+        `_reconcile` removes chunks of unknown files), so the delete, a query per file, is skipped for it.
+        """
+        if job.replaces:
+            self.store.delete(where={"$and": [{"source": job.path}, {"sha256": {"$ne": job.sha256}}]})
         self.manifest.mark_done(job.path, job.sha256, len(job.chunks))
 
     def _reconcile(self, entries: dict[str, Entry]) -> None:

@@ -113,7 +113,7 @@ class Pipeline:
             )
         with self._ingest_lock():
             splitter = make_splitter(s.chunk_size, s.chunk_overlap, s.encoding)
-            # Chunks are written 16 embedding batches at a time: enough for length-sorting to pay off (see _embed).
+            # Chunks are written 64 embedding batches at a time: enough for length-sorting to pay off (see _embed).
             batch = s.embed_batch_size
             ingester = Ingester(
                 self.store,
@@ -121,7 +121,7 @@ class Pipeline:
                 splitter,
                 max_bytes=s.max_file_bytes,
                 embed_batch=batch,
-                write_batch=16 * batch,
+                write_batch=64 * batch,
             )
             report = ingester.run(s.corpus_dir, progress=progress)
             report.rebuilt = self._drop_other_collections()
