@@ -21,6 +21,8 @@ from rag.config import Settings
 from rag.pipeline import Pipeline
 from rag.retrieve import rrf
 
+GRID_RRF_K = (1, 5, 10, 20, 30, 60, 100)
+GRID_CANDIDATES = (10, 20, 30, 50, 100, 300)
 PUBLISHED = {"dense": (0.6451, "all-MiniLM-L6-v2, MTEB"), "bm25": (0.6874, "bm25s, MTEB"), "hybrid": (None, "")}
 
 
@@ -46,6 +48,22 @@ def load_queries(split: str) -> tuple[dict[str, str], dict[str, dict[str, int]]]
     return texts, dict(qrels)
 
 
+def fuse(dense: list[str], sparse: list[str], candidates: int, rrf_k: int) -> list[str]:
+    """The project's fusion (`HybridSearcher`): the top `candidates` of each retriever, reciprocal rank fused."""
+    fused = rrf([dense[:candidates], sparse[:candidates]], rrf_k)
+    return sorted(fused, key=lambda i: -fused[i])
+
+
+def grid(runs: list[tuple[list[str], list[str], dict[str, int]]], doc_of: dict[str, str]) -> dict[str, float]:
+    """Hybrid nDCG@10 for each (rrf_k, candidates) pair, from the same dense and BM25 rankings."""
+    return {
+        f"{k},{c}": sum(measures(doc_ranking(fuse(d, s, c, k), doc_of), rel)["ndcg@10"] for d, s, rel in runs)
+        / len(runs)
+        for k in GRID_RRF_K
+        for c in GRID_CANDIDATES
+    }
+
+
 def doc_ranking(chunk_ids: list[str], doc_of: dict[str, str]) -> list[str]:
     """Documents in the order of their best chunk."""
     return list(dict.fromkeys(doc_of[c] for c in chunk_ids))
@@ -68,20 +86,28 @@ def measures(ranking: list[str], relevant: dict[str, int]) -> dict[str, float]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks retrieval", description=__doc__)
     parser.add_argument("--split", choices=["test", "train"], default="test", help="tune on train, report test")
-    parser.add_argument("--depth", type=int, default=300, help="chunks each retriever ranks per query")
+    parser.add_argument("--depth", type=int, default=300, help="chunks dense and BM25 rank alone per query")
     parser.add_argument("--rrf-k", type=int, default=None, help="fusion constant (default: RAG_RRF_K)")
+    parser.add_argument("--candidates", type=int, default=None, help="fused per retriever (default: RAG_CANDIDATES)")
     parser.add_argument("--chunk-size", type=int, default=None, help="chunk size in tokens (default: RAG_CHUNK_SIZE)")
+    parser.add_argument(
+        "--chunk-overlap", type=int, default=None, help="overlap in tokens (default: RAG_CHUNK_OVERLAP)"
+    )
+    parser.add_argument("--grid", action="store_true", help="also score the hybrid over a grid of rrf_k x candidates")
     args = parser.parse_args(argv)
 
     base = RESULTS / "scifact"
     write_corpus(base / "corpus")
-    overrides: dict[str, Any] = {"rrf_k": args.rrf_k, "chunk_size": args.chunk_size}
-    settings = Settings(
-        _env_file=None,
-        corpus_dir=base / "corpus",
-        data_dir=base / "data",
-        **{k: v for k, v in overrides.items() if v is not None},
-    )
+    overrides: dict[str, Any] = {
+        "rrf_k": args.rrf_k,
+        "candidates": args.candidates,
+        "chunk_size": args.chunk_size,
+        "chunk_overlap": args.chunk_overlap,
+    }
+    settings = Settings(_env_file=None, **{k: v for k, v in overrides.items() if v is not None})
+    # one index per chunking, so comparing chunkings does not rebuild the others
+    folder = f"data-{settings.chunk_size}-{settings.chunk_overlap}"
+    settings = settings.model_copy(update={"corpus_dir": base / "corpus", "data_dir": base / folder})
     pipeline = Pipeline(settings)
     report = pipeline.ingest(progress=True)
     print(f"index: {report.summary()}")
@@ -90,14 +116,15 @@ def main(argv: list[str]) -> int:
 
     texts, qrels = load_queries(args.split)
     scores: dict[str, list[dict[str, float]]] = defaultdict(list)
+    runs: list[tuple[list[str], list[str], dict[str, int]]] = []
     latencies = []
     for qid, text in texts.items():
         dense = [str(d.id) for d, _ in pipeline.store.similarity_search_with_score(text, k=args.depth)]
         sparse = [i for i, _ in searcher.bm25.search(text, args.depth)]
-        fused = rrf([dense, sparse], settings.rrf_k)
-        hybrid = sorted(fused, key=lambda i: -fused[i])
+        hybrid = fuse(dense, sparse, settings.candidates, settings.rrf_k)
         for name, ranking in (("dense", dense), ("bm25", sparse), ("hybrid", hybrid)):
             scores[name].append(measures(doc_ranking(ranking, doc_of), qrels[qid]))
+        runs.append((dense, sparse, qrels[qid]))
         started = time.perf_counter()
         pipeline.search(text, k=10)
         latencies.append(time.perf_counter() - started)
@@ -119,7 +146,8 @@ def main(argv: list[str]) -> int:
         )
     print(
         f"\nSciFact {args.split}: {len(texts)} queries, {len(doc_of)} chunks, chunk size {settings.chunk_size}, "
-        f"rrf_k {settings.rrf_k}, depth {args.depth}"
+        f"overlap {settings.chunk_overlap}; hybrid: rrf_k {settings.rrf_k}, {settings.candidates} candidates each; "
+        f"dense and BM25 alone: depth {args.depth}"
     )
     print(table(rows, ("retriever", "nDCG@10", "published nDCG@10", "MRR@10", "R@10", "R@100")))
     p50, p95_s = median(latencies), p95(latencies)
@@ -127,18 +155,26 @@ def main(argv: list[str]) -> int:
         f"hybrid search latency (embed query + dense + BM25 + fusion, k=10): p50 {p50 * 1000:.1f} ms, "
         f"p95 {p95_s * 1000:.1f} ms"
     )
+    tuning = grid(runs, doc_of) if args.grid else {}
+    if tuning:
+        print(f"\nhybrid nDCG@10 by rrf_k (rows) and candidates per retriever (columns), {args.split} split:")
+        cells = [(str(k), *(f"{tuning[f'{k},{c}']:.4f}" for c in GRID_CANDIDATES)) for k in GRID_RRF_K]
+        print(table(cells, ("rrf_k", *map(str, GRID_CANDIDATES))))
     out = write_json(
-        f"retrieval-{args.split}",
+        f"retrieval-{args.split}-{settings.chunk_size}-{settings.chunk_overlap}",
         {
             "split": args.split,
             "queries": len(texts),
             "chunks": len(doc_of),
             "chunk_size": settings.chunk_size,
+            "chunk_overlap": settings.chunk_overlap,
             "rrf_k": settings.rrf_k,
+            "candidates": settings.candidates,
             "depth": args.depth,
             "results": results,
             "latency_p50_s": p50,
             "latency_p95_s": p95_s,
+            "grid_ndcg@10": tuning,
         },
     )
     print(f"wrote {out}")
