@@ -38,6 +38,18 @@ def write_corpus(folder: Path) -> None:
         (folder / f"{doc['_id']}.txt").write_text(f"{doc['title']}\n\n{doc['text']}")
 
 
+def scifact_settings(**overrides: Any) -> Settings:
+    """Settings for the SciFact index (corpus written if missing); `None` overrides keep the default.
+
+    One index folder per chunking, so comparing chunkings does not rebuild the others.
+    """
+    base = RESULTS / "scifact"
+    write_corpus(base / "corpus")
+    settings = Settings(_env_file=None, **{k: v for k, v in overrides.items() if v is not None})
+    folder = base / f"data-{settings.chunk_size}-{settings.chunk_overlap}"
+    return settings.model_copy(update={"corpus_dir": base / "corpus", "data_dir": folder})
+
+
 def load_queries(split: str) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
     qrels: dict[str, dict[str, int]] = defaultdict(dict)
     for line in require(BENCHDATA / "scifact" / "qrels" / f"{split}.tsv").read_text().splitlines()[1:]:
@@ -114,18 +126,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--grid", action="store_true", help="also score the hybrid over a grid of rrf_k x candidates")
     args = parser.parse_args(argv)
 
-    base = RESULTS / "scifact"
-    write_corpus(base / "corpus")
-    overrides: dict[str, Any] = {
-        "rrf_k": args.rrf_k,
-        "candidates": args.candidates,
-        "chunk_size": args.chunk_size,
-        "chunk_overlap": args.chunk_overlap,
-    }
-    settings = Settings(_env_file=None, **{k: v for k, v in overrides.items() if v is not None})
-    # one index per chunking, so comparing chunkings does not rebuild the others
-    folder = f"data-{settings.chunk_size}-{settings.chunk_overlap}"
-    settings = settings.model_copy(update={"corpus_dir": base / "corpus", "data_dir": base / folder})
+    settings = scifact_settings(
+        rrf_k=args.rrf_k, candidates=args.candidates, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap
+    )
     pipeline = Pipeline(settings)
     report = pipeline.ingest(progress=True)
     print(f"index: {report.summary()}")

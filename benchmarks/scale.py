@@ -20,9 +20,8 @@ import numpy as np
 
 from benchmarks.common import RESULTS, median, p95, peak_rss_mb, table, write_json
 from benchmarks.ingest import stored_vectors, test_queries
-from benchmarks.retrieval import write_corpus
+from benchmarks.retrieval import scifact_settings
 from rag.bm25 import BM25Index
-from rag.config import Settings
 from rag.pipeline import Pipeline
 from rag.retrieve import HybridSearcher
 from rag.store import iter_chunks, make_client, open_collection
@@ -47,9 +46,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--chunks", type=int, default=100_000, help="index size to reach (default 100,000)")
     args = parser.parse_args(argv)
 
-    base = RESULTS / "scifact"
-    write_corpus(base / "corpus")
-    settings = Settings(_env_file=None, corpus_dir=base / "corpus", data_dir=base / "data")
+    settings = scifact_settings()
     pipeline = Pipeline(settings)
     pipeline.ingest(progress=True)  # incremental: instant once `python -m benchmarks retrieval` has run
     queries = test_queries()
@@ -61,7 +58,7 @@ def main(argv: list[str]) -> int:
     metas = [stored[i][1] for i in ids]
     folder = RESULTS / "scale" / str(args.chunks)
     shutil.rmtree(folder, ignore_errors=True)
-    big_settings = Settings(_env_file=None, corpus_dir=base / "corpus", data_dir=folder)
+    big_settings = settings.model_copy(update={"data_dir": folder})
     store = open_collection(
         make_client(big_settings), "scale", pipeline.embeddings, big_settings, {"scale": args.chunks}
     )
@@ -106,7 +103,13 @@ def main(argv: list[str]) -> int:
     }
     s = result["scaled"]
     rows = [
-        (f"{len(ids):,} (SciFact)", f"{median(small):.1f}", f"{p95(small):.1f}", f"{size_mb(base / 'data'):.0f}", "-"),
+        (
+            f"{len(ids):,} (SciFact)",
+            f"{median(small):.1f}",
+            f"{p95(small):.1f}",
+            f"{size_mb(settings.data_dir):.0f}",
+            "-",
+        ),
         (
             f"{args.chunks:,} (repeated)",
             f"{s['p50_ms']:.1f}",
