@@ -14,7 +14,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8501
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: setup browser run chat ingest eval test lint fmt clean
+.PHONY: setup browser run chat ingest eval bench test lint fmt clean
 
 setup: $(STAMP) browser
 
@@ -51,10 +51,15 @@ chat: setup
 eval: setup
 	$(BIN)/python -m evals --json data/evals/bundled.json
 
+# One benchmark (minutes, not part of `make test`; see docs/benchmarks.md): make bench NAME=retrieval
+# ARGS="--split train --grid". Without NAME it lists them.
+bench: setup
+	$(BIN)/python -m benchmarks $(NAME) $(ARGS)
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy rag evals
+	$(BIN)/mypy rag evals benchmarks
 
 # Tests, then the eval set with the extractive backend as a gate (fast and exactly reproducible).
 test: setup lint
