@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import platform
 import resource
@@ -50,9 +51,13 @@ def median(values: list[float]) -> float:
 
 
 def p95(values: Sequence[float]) -> float:
-    """The 95th percentile (nearest rank below)."""
+    """The 95th percentile by nearest rank: the smallest value at least 95 % of the values are not above.
+
+    >>> p95([3.0, 1.0]), p95([float(i) for i in range(1, 301)])
+    (3.0, 285.0)
+    """
     ordered = sorted(values)
-    return ordered[int(0.95 * (len(ordered) - 1))] if ordered else float("nan")
+    return ordered[math.ceil(0.95 * len(ordered)) - 1] if ordered else float("nan")
 
 
 def table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...]) -> str:
