@@ -51,7 +51,7 @@ def median(values: list[float]) -> float:
 
 
 def p95(values: Sequence[float]) -> float:
-    """The 95th percentile by nearest rank: the smallest value at least 95 % of the values are not above.
+    """The 95th percentile by nearest rank: the smallest value that at least 95 % of the values do not exceed.
 
     >>> p95([3.0, 1.0]), p95([float(i) for i in range(1, 301)])
     (3.0, 285.0)
