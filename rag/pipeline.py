@@ -324,7 +324,8 @@ class Pipeline:
 
         if sum([bool(files), everything, bool(topic.strip())]) != 1:
             raise RagError("say what to summarize: one or more files, --all, or --topic TEXT (only one of them)")
-        indexed = self._require_index()
+        self._require_index()
+        indexed = self.indexed_files()
         rels = [self.resolve_source(f) for f in files] if files else sorted(indexed)
         articles, title = self._summary_input(list(dict.fromkeys(rels)), everything, topic.strip())
         s = self.settings
@@ -403,13 +404,12 @@ class Pipeline:
         """Files in the index, by path relative to the corpus folder."""
         return {p: e for p, e in self.manifest.entries().items() if e.state == "done"}
 
-    def _require_index(self) -> dict[str, Entry]:
-        indexed = self.indexed_files()
-        if not indexed:
+    def _require_index(self) -> None:
+        """Raise if nothing is indexed; cheap enough for every search."""
+        if not self.manifest.any_done():
             raise RagError(
                 f"the index is empty; put articles in {self.settings.corpus_dir} and run `python -m rag ingest`"
             )
-        return indexed
 
     def display_path(self, rel: str) -> str:
         """How a stored source is shown: under the corpus folder as configured, e.g. corpus/a.txt."""

@@ -137,3 +137,15 @@ def test_a_second_ingest_while_one_runs_is_refused(make_pipeline: MakePipeline, 
 def test_missing_corpus_folder_is_a_clear_error(make_pipeline: MakePipeline, tmp_path: Path) -> None:
     with pytest.raises(RagError, match=r"corpus folder .* does not exist"):
         make_pipeline(corpus_dir=tmp_path / "nowhere").ingest()
+
+
+def test_only_done_files_count_as_indexed(tmp_path: Path) -> None:
+    from rag.manifest import Manifest
+
+    manifest = Manifest(tmp_path / "manifest.sqlite", "c")
+    assert not manifest.any_done()
+    manifest.mark_pending([("a.txt", "sha-a")])
+    assert not manifest.any_done()  # a half-written file is not searchable
+    manifest.mark_done("a.txt", "sha-a", 3)
+    assert manifest.any_done()
+    assert not Manifest(tmp_path / "manifest.sqlite", "other").any_done()  # per collection
