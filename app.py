@@ -1,5 +1,6 @@
 """The chat page: `streamlit run app.py` (or `make run`). Thin on purpose: everything it shows comes from
-rag.pipeline; this file only lays it out.
+rag.pipeline; this file only lays it out. One index per data folder is shared by every backend and session;
+switching the model swaps only the answer backend.
 
 Chat with history (answers stream token by token, then settle into the verified answer with numbered
 citations; each citation opens to the quote highlighted inside its article); a sidebar with the corpus
@@ -10,6 +11,7 @@ and a switch between bundled / locally hosted / extractive, and k.
 from __future__ import annotations
 
 import html
+import logging
 import os
 import time
 from typing import Any
@@ -17,32 +19,36 @@ from typing import Any
 import streamlit as st
 from pydantic import ValidationError
 
-from rag.answer import Answer, Citation, history_from_turns
-from rag.config import Settings, describe_error
-from rag.errors import RagError
+from rag.answering.answer import Answer, history_from_turns
+from rag.answering.citations import Citation
+from rag.answering.summarize import Summary
+from rag.config import Settings
+from rag.errors import RagError, describe_error
+from rag.index.index import Index
 from rag.pipeline import Pipeline
-from rag.summarize import Summary
+
+logger = logging.getLogger("rag.app")
 
 BACKENDS = {"bundled": "Bundled model", "openai": "Locally hosted (OpenAI-compatible URL)", "extractive": "Extractive"}
 UPLOAD_TYPES = ["txt", "md", "html", "htm", "pdf"]
 
 
-@st.cache_resource(show_spinner="Loading the embedding model...")
-def get_embeddings() -> Any:
-    """One embedding model per process, shared by the pipelines of every backend."""
-    return Pipeline(Settings()).embeddings
-
-
 @st.cache_resource(show_spinner="Opening the index and bringing it up to date...")
+def get_index(environment: tuple[tuple[str, str], ...]) -> Index:
+    """One index (and embedding model) per data folder and process, brought up to date once and shared by the
+    pipelines of every backend. `environment` (the RAG_* variables the settings are read from) is the key."""
+    pipeline = Pipeline(Settings())
+    pipeline.ingest()
+    return pipeline.index
+
+
+@st.cache_resource(show_spinner=False)
 def get_pipeline(backend: str, base_url: str, model: str, environment: tuple[tuple[str, str], ...]) -> Pipeline:
-    """One pipeline per backend choice and process: the index opens and the model loads once, not per rerun.
-    `environment` (the RAG_* variables the settings are read from) is part of the cache key."""
+    """One pipeline per backend choice and process, on the shared index: the model loads once, not per rerun."""
     overrides: dict[str, Any] = {"llm": backend}
     if backend == "openai":
         overrides |= {"llm_base_url": base_url or None, "llm_model": model or "local-model"}
-    pipeline = Pipeline(Settings(**overrides), embeddings=get_embeddings())
-    pipeline.ingest()
-    return pipeline
+    return Pipeline(Settings(**overrides), index=get_index(environment))
 
 
 def problem(error: Exception) -> None:
@@ -52,6 +58,7 @@ def problem(error: Exception) -> None:
     elif isinstance(error, ValidationError):
         st.error(f"Invalid setting: {describe_error(error)}")
     else:
+        logger.warning("the page caught an unexpected error", exc_info=error)
         st.error(f"Something went wrong: {type(error).__name__}: {error}")
 
 

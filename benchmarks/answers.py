@@ -16,10 +16,10 @@ from typing import Any
 
 from benchmarks.common import ROOT, median, p95, peak_rss_mb, table, write_json
 from evals.dataset import load
-from rag.answer import Answer
+from rag.answering.answer import Answer
 from rag.config import Settings
 from rag.pipeline import Pipeline
-from rag.tokens import count_tokens
+from rag.text import count_tokens
 
 
 def measure(pipeline: Pipeline, question: str) -> dict[str, Any]:

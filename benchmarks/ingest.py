@@ -20,8 +20,9 @@ import numpy as np
 
 from benchmarks.common import BENCHDATA, peak_rss_mb, require, table, write_json
 from rag.config import Settings
+from rag.index.embeddings import resolve_model_path
+from rag.index.store import iter_chunks
 from rag.pipeline import Pipeline
-from rag.store import iter_chunks
 
 
 def write_corpus(folder: Path, limit: int | None) -> int:
@@ -42,7 +43,7 @@ def test_queries() -> list[str]:
 def stored_vectors(pipeline: Pipeline) -> tuple[list[str], np.ndarray]:
     ids, vectors, offset = [], [], 0
     while True:
-        batch = pipeline.store.get(include=["embeddings"], limit=5000, offset=offset)
+        batch = pipeline.index.store.get(include=["embeddings"], limit=5000, offset=offset)
         ids += batch["ids"]
         vectors.append(np.asarray(batch["embeddings"], dtype=np.float32))
         if len(batch["ids"]) < 5000:
@@ -50,8 +51,7 @@ def stored_vectors(pipeline: Pipeline) -> tuple[list[str], np.ndarray]:
         offset += 5000
 
 
-def recall_at_10(collection: Any, queries: np.ndarray, truth: list[set[str]]) -> float:
-    found = collection.query(query_embeddings=queries, n_results=10, include=[])["ids"]
+def recall_at_10(found: list[list[str]], truth: list[set[str]]) -> float:
     return float(np.mean([len(set(f) & t) / 10 for f, t in zip(found, truth, strict=True)]))
 
 
@@ -61,12 +61,15 @@ def hnsw_recall(pipeline: Pipeline, queries: list[str]) -> list[dict[str, Any]]:
     truth = [{ids[i] for i in row} for row in np.argsort(-(q @ vectors.T), axis=1)[:, :10]]
     s = pipeline.settings
     ours = f"cited (ef_construction {s.hnsw_ef_construction}, ef_search {s.hnsw_ef_search}, M {s.hnsw_max_neighbors})"
-    rows = [{"config": ours, "recall@10": recall_at_10(pipeline.store._collection, q, truth)}]
-    default = pipeline.client.create_collection("bench-chroma-defaults", configuration={"hnsw": {"space": "cosine"}})
+    rows = [{"config": ours, "recall@10": recall_at_10(pipeline.index.store.nearest(q, 10), truth)}]
+    default = pipeline.index.client.create_collection(
+        "bench-chroma-defaults", configuration={"hnsw": {"space": "cosine"}}
+    )
     for start in range(0, len(ids), 5000):
         default.add(ids=ids[start : start + 5000], embeddings=vectors[start : start + 5000])
-    rows.append({"config": "Chroma defaults (cosine)", "recall@10": recall_at_10(default, q, truth)})
-    pipeline.client.delete_collection("bench-chroma-defaults")
+    nearest = default.query(query_embeddings=q, n_results=10, include=[])["ids"]
+    rows.append({"config": "Chroma defaults (cosine)", "recall@10": recall_at_10(nearest, truth)})
+    pipeline.index.client.delete_collection("bench-chroma-defaults")
     return rows
 
 
@@ -74,7 +77,7 @@ def raw_throughput(pipeline: Pipeline, texts: list[str]) -> float:
     """Chunks/s of sentence-transformers `encode` alone on the same chunks, batch size and threads."""
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(str(pipeline.model_path), device="cpu")
+    model = SentenceTransformer(str(resolve_model_path(pipeline.settings.embedding_model)), device="cpu")
     started = time.perf_counter()
     model.encode(texts, batch_size=pipeline.settings.embed_batch_size, normalize_embeddings=True)
     return len(texts) / (time.perf_counter() - started)
@@ -108,9 +111,9 @@ def main(argv: list[str]) -> int:
     one = sorted((work / "corpus").iterdir())[0]
     one.write_text(one.read_text() + "\n\nAn added closing sentence.")
     changed = Pipeline(settings, embeddings=pipeline.embeddings).ingest()
-    expected_changed = pipeline.manifest.entries()[one.name].chunks
+    expected_changed = pipeline.index.manifest.entries()[one.name].chunks
 
-    texts = [text for _, text, _ in iter_chunks(pipeline.store, ["documents"])]
+    texts = [text for _, text, _ in iter_chunks(pipeline.index.store, ["documents"])]
     raw = None if args.skip_raw else raw_throughput(pipeline, texts)
     recall = hnsw_recall(pipeline, test_queries())
 

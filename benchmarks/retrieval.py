@@ -21,8 +21,8 @@ from typing import Any
 
 from benchmarks.common import BENCHDATA, RESULTS, median, p95, require, table, write_json
 from rag.config import Settings
+from rag.index.search import rrf
 from rag.pipeline import Pipeline
-from rag.retrieve import rrf
 
 GRID_RRF_K = (1, 5, 10, 20, 30, 60, 100)
 GRID_CANDIDATES = (10, 20, 30, 50, 100, 300)
@@ -132,7 +132,7 @@ def main(argv: list[str]) -> int:
     pipeline = Pipeline(settings)
     report = pipeline.ingest(progress=True)
     print(f"index: {report.summary()}")
-    searcher = pipeline.searcher
+    searcher = pipeline.index.searcher
     doc_of = {i: Path(s).stem for i, s in zip(searcher.bm25.ids, searcher.bm25.sources, strict=True)}
 
     texts, qrels = load_queries(args.split)
@@ -141,7 +141,7 @@ def main(argv: list[str]) -> int:
     latencies = []
     same_as_searcher = 0
     for qid, text in texts.items():
-        dense = [str(d.id) for d, _ in pipeline.store.similarity_search_with_score(text, k=args.depth)]
+        dense = [str(d.id) for d, _ in pipeline.index.store.similarity_search_with_score(text, k=args.depth)]
         sparse = [i for i, _ in searcher.bm25.search(text, args.depth)]
         hybrid = fuse(dense, sparse, settings.candidates, settings.rrf_k)
         for name, ranking in (("dense", dense), ("bm25", sparse), ("hybrid", hybrid)):

@@ -21,10 +21,10 @@ import numpy as np
 from benchmarks.common import RESULTS, median, p95, peak_rss_mb, table, write_json
 from benchmarks.ingest import stored_vectors, test_queries
 from benchmarks.retrieval import scifact_settings
-from rag.bm25 import BM25Index
+from rag.index.bm25 import BM25Index
+from rag.index.search import HybridSearcher
+from rag.index.store import iter_chunks, make_client, open_collection
 from rag.pipeline import Pipeline
-from rag.retrieve import HybridSearcher
-from rag.store import iter_chunks, make_client, open_collection
 
 
 def size_mb(folder: Path) -> float:
@@ -50,10 +50,10 @@ def main(argv: list[str]) -> int:
     pipeline = Pipeline(settings)
     pipeline.ingest(progress=True)  # incremental: instant once `python -m benchmarks retrieval` has run
     queries = test_queries()
-    small = latencies(pipeline.searcher, queries)
+    small = latencies(pipeline.index.searcher, queries)
 
     ids, vectors = stored_vectors(pipeline)
-    stored = {i: (t, m) for i, t, m in iter_chunks(pipeline.store, ["documents", "metadatas"])}
+    stored = {i: (t, m) for i, t, m in iter_chunks(pipeline.index.store, ["documents", "metadatas"])}
     texts = [stored[i][0] for i in ids]
     metas = [stored[i][1] for i in ids]
     folder = RESULTS / "scale" / str(args.chunks)
@@ -74,7 +74,7 @@ def main(argv: list[str]) -> int:
         copy_ids = [f"{ids[b]}~{c}" for b, c in copies]
         copy_metas = [{**metas[b], "source": f"{metas[b]['source']}~{c}"} for b, c in copies]
         documents = [texts[b] for b in base_rows]
-        store._collection.add(ids=copy_ids, embeddings=noisy, documents=documents, metadatas=copy_metas)  # type: ignore[arg-type]
+        store.upsert(copy_ids, noisy, documents, copy_metas)
         all_ids += copy_ids
         all_texts += [texts[b] for b in base_rows]
         all_sources += [str(m["source"]) for m in copy_metas]
@@ -84,7 +84,7 @@ def main(argv: list[str]) -> int:
     bm25 = BM25Index.build(all_ids, all_texts, all_sources, "scale")
     build_bm25_s = time.perf_counter() - started
     bm25.save(folder / "bm25")
-    searcher = HybridSearcher(store, bm25, candidates=settings.candidates, rrf_k=settings.rrf_k)
+    searcher = HybridSearcher(store, lambda: bm25, candidates=settings.candidates, rrf_k=settings.rrf_k)
     large = latencies(searcher, queries)
 
     result: dict[str, Any] = {

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import BENCHDATA, RESULTS, median, peak_rss_mb, require, table, write_json
-from rag.citations import sentence_spans
 from rag.config import Settings
 from rag.pipeline import Pipeline
+from rag.text import sentence_spans
 
 PUBLISHED_LEAD3 = {"rouge1": 28.58, "rouge2": 10.61, "rougeLsum": 25.37}
 KEYS = ("rouge1", "rouge2", "rougeLsum")

@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     from rag.pipeline import Pipeline
 
     overrides: dict[str, Any] = {"llm": args.model, "bundled_model": args.bundled_model, "k": args.k}
+    pipeline = None
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
         pipeline = Pipeline(settings)
@@ -97,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     except RagError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    finally:
+        if pipeline is not None:
+            pipeline.close()  # the bundled model stops
 
     scores = [s for _, _, s in results]
     totals = metrics.totals(cases, scores)

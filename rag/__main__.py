@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from rag.errors import RagError
+from rag.errors import RagError, describe_error
 
 if TYPE_CHECKING:
-    from rag.answer import Answer, Citation
-    from rag.summarize import Summary
+    from rag.answering.answer import Answer
+    from rag.answering.citations import Citation
+    from rag.answering.summarize import Summary
+    from rag.pipeline import Pipeline
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,20 +48,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _ingest(args: argparse.Namespace) -> int:
+@contextmanager
+def _pipeline() -> Iterator[Pipeline]:
+    """A pipeline from the environment's settings, closed at the end (the bundled model stops)."""
     from rag.pipeline import Pipeline
 
-    report = Pipeline().ingest(progress=not (args.quiet or args.json))
+    pipeline = Pipeline()
+    try:
+        yield pipeline
+    finally:
+        pipeline.close()
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    with _pipeline() as pipeline:
+        report = pipeline.ingest(progress=not (args.quiet or args.json))
     print(json.dumps(report.to_json()) if args.json else report.summary())
     return 0
 
 
 def _search(args: argparse.Namespace) -> int:
-    from rag.pipeline import Pipeline
-
     if args.k is not None and args.k < 1:
         raise RagError("-k must be at least 1")
-    hits = Pipeline().search(args.query, k=args.k, source=args.source)
+    with _pipeline() as pipeline:
+        hits = pipeline.search(args.query, k=args.k, source=args.source)
     if args.json:
         print(json.dumps([h.to_json() for h in hits], ensure_ascii=False, indent=2))
         return 0
@@ -72,16 +85,16 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _ask(args: argparse.Namespace) -> int:
-    from rag.answer import Answer
-    from rag.pipeline import Pipeline
+    from rag.answering.answer import Answer
 
     live = sys.stderr.isatty() and not args.json
     answer = None
-    for item in Pipeline().ask_stream(args.question):
-        if isinstance(item, Answer):
-            answer = item
-        elif live:
-            print(item, end="", file=sys.stderr, flush=True)
+    with _pipeline() as pipeline:
+        for item in pipeline.ask_stream(args.question):
+            if isinstance(item, Answer):
+                answer = item
+            elif live:
+                print(item, end="", file=sys.stderr, flush=True)
     assert answer is not None
     if live:
         print("\n", file=sys.stderr)
@@ -90,18 +103,17 @@ def _ask(args: argparse.Namespace) -> int:
 
 
 def _summarize(args: argparse.Namespace) -> int:
-    from rag.pipeline import Pipeline
-
     def progress(step: int, steps: int, what: str) -> None:
         print(f"[{step}/{steps}] {what}", file=sys.stderr, flush=True)
 
-    summary = Pipeline().summarize(
-        args.files,
-        everything=args.all,
-        topic=args.topic,
-        progress=None if args.quiet else progress,
-        refresh=args.refresh,
-    )
+    with _pipeline() as pipeline:
+        summary = pipeline.summarize(
+            args.files,
+            everything=args.all,
+            topic=args.topic,
+            progress=None if args.quiet else progress,
+            refresh=args.refresh,
+        )
     print(json.dumps(summary.to_json(), ensure_ascii=False, indent=2) if args.json else render_summary(summary))
     return 0
 
@@ -147,11 +159,9 @@ def _sources(citations: Sequence[Citation]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from pydantic import ValidationError
-
-    from rag.config import describe_error
-
     args = _parser().parse_args(argv)
+    from pydantic import ValidationError  # after parsing: `--help` loads nothing else
+
     try:
         return {"ingest": _ingest, "search": _search, "ask": _ask, "summarize": _summarize}[args.command](args)
     except ValidationError as e:

@@ -5,10 +5,11 @@ Build it once at the edge (CLI, app, evals) and pass it down; nothing here loads
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -66,6 +67,10 @@ class Settings(BaseSettings):
     min_relevance: float = Field(
         0.2, ge=-1, le=1, description="Best passage similarity below which a question is refused without asking."
     )
+    bundled_context: int = Field(4096, ge=512, description="Context window of the bundled model, in tokens.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "ERROR", description="Log messages from this level up go to stderr (WARNING shows swallowed errors)."
+    )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:
@@ -88,11 +93,13 @@ class Settings(BaseSettings):
         return int(self.max_file_mb * 1024 * 1024)
 
 
-def describe_error(error: ValidationError) -> str:
-    """Pydantic's errors as `RAG_NAME: what is wrong`, one per setting."""
-    problems = []
-    for err in error.errors():
-        message = err["msg"].removeprefix("Value error, ")
-        names = "_".join(map(str, err["loc"])).upper()
-        problems.append(f"RAG_{names}: {message}" if names else message)
-    return "; ".join(problems)
+def configure_logging(level: str) -> None:
+    """Send the `rag` loggers' messages from `level` up to stderr (one handler, however often it is called)."""
+    logger = logging.getLogger("rag")
+    logger.setLevel(level)
+    if _HANDLER not in logger.handlers:
+        _HANDLER.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(_HANDLER)
+
+
+_HANDLER = logging.StreamHandler()

@@ -1,5 +1,26 @@
-"""Errors meant for the user: the message says what went wrong and how to fix it."""
+"""Errors meant for the user, and one way to describe any other error in a line."""
+
+from __future__ import annotations
 
 
 class RagError(Exception):
     """A problem the user can act on; the CLI prints the message without a traceback."""
+
+
+def describe_error(error: Exception) -> str:
+    """An error in one line: invalid settings as `RAG_NAME: what is wrong` (one per setting), anything else as
+    its type and the first line of its message.
+
+    >>> describe_error(ConnectionError("Connection refused\\n(details)"))
+    'ConnectionError: Connection refused'
+    """
+    from pydantic import ValidationError
+
+    if isinstance(error, ValidationError):
+        problems = []
+        for err in error.errors():
+            message = err["msg"].removeprefix("Value error, ")
+            names = "_".join(map(str, err["loc"])).upper()
+            problems.append(f"RAG_{names}: {message}" if names else message)
+        return "; ".join(problems)
+    return f"{type(error).__name__}: {str(error).splitlines()[0][:200]}" if str(error) else type(error).__name__

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.bundled import MODELS, ensure_gguf
+from rag.answering.bundled import MODELS, ensure_gguf
 from rag.config import Settings
-from rag.embeddings import default_model_path, load_embeddings
+from rag.index.embeddings import default_model_path, load_embeddings
 from rag.pipeline import Pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,11 +64,14 @@ def corpus(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def make_pipeline(tmp_path: Path, corpus: Path, embeddings: object) -> Callable[..., Pipeline]:
-    """Pipelines on the temp corpus and data folder, sharing the loaded model; keywords override settings."""
+    """Pipelines on the temp corpus and data folder, sharing the loaded model; keywords override settings,
+    `chat_model` replaces the configured model (a scripted one: the server is never contacted) and `index`
+    shares another pipeline's index."""
 
-    def make(**overrides: object) -> Pipeline:
+    def make(chat_model: object = None, index: object = None, **overrides: object) -> Pipeline:
         values: dict[str, object] = {"corpus_dir": corpus, "data_dir": tmp_path / "data", **overrides}
-        return Pipeline(Settings(_env_file=None, **values), embeddings=embeddings)  # type: ignore[arg-type]
+        settings = Settings(_env_file=None, **values)  # type: ignore[arg-type]
+        return Pipeline(settings, embeddings=embeddings, index=index, chat_model=chat_model)  # type: ignore[arg-type]
 
     return make
 

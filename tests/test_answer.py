@@ -12,9 +12,11 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableLambda
 
-from rag import documents
-from rag.answer import REFUSAL, Answer, Answerer, format_passages, history_from_turns, llm_condenser, llm_generation
-from rag.citations import split_sentences, support
+from rag.answering.answer import REFUSAL, Answer, Answerer, history_from_turns, llm_condenser, llm_generation
+from rag.answering.citations import split_sentences, support
+from rag.answering.prompts import format_passages
+from rag.config import Settings
+from rag.index import documents
 from rag.pipeline import Pipeline
 
 from .conftest import NEWS
@@ -31,13 +33,22 @@ def pipeline(make_pipeline: Callable[..., Pipeline]) -> Pipeline:
     return pipeline
 
 
+def limits(**overrides: float) -> dict[str, Any]:
+    """The answerer's limits as the default settings give them."""
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    return {"context_tokens": s.context_tokens, "min_support": s.min_support, "min_relevance": s.min_relevance} | (
+        overrides
+    )
+
+
 def answerer(pipeline: Pipeline, llm: Any) -> Answerer:
     return Answerer(
         retrieve=pipeline.search,
         generate=llm_generation(llm),
         condense=llm_condenser(llm),
         model="scripted",
-        fallback=pipeline._extractive,
+        fallback=pipeline.backend.extractive,
+        **limits(),
     )
 
 
@@ -123,7 +134,11 @@ def test_unrelated_question_is_refused_without_asking_the_model(pipeline: Pipeli
         raise AssertionError("the model should not be asked")
 
     guard = Answerer(
-        retrieve=pipeline.search, generate=RunnableLambda(boom), condense=None, model="none", min_relevance=0.3
+        retrieve=pipeline.search,
+        generate=RunnableLambda(boom),
+        condense=None,
+        model="none",
+        **limits(min_relevance=0.3),
     )
     answer = guard.ask("What is the boiling point of liquid nitrogen?")
     assert answer.refused and "relevant" in answer.note
@@ -146,7 +161,9 @@ def test_follow_up_is_condensed_before_retrieval(pipeline: Pipeline) -> None:
         return pipeline.search(query, k)
 
     llm = scripted("What did China say about rare earth exports?", "I don't know based on the articles.")
-    chain = Answerer(retrieve=retrieve, generate=llm_generation(llm), condense=llm_condenser(llm), model="s")
+    chain = Answerer(
+        retrieve=retrieve, generate=llm_generation(llm), condense=llm_condenser(llm), model="s", **limits()
+    )
     history = history_from_turns([("What did the US want on rare earths?", "Faster licences [1].")])
     answer = chain.ask("and what did China say about that?", history)
     assert answer.condensed_question == "What did China say about rare earth exports?"
@@ -162,7 +179,8 @@ def test_a_follow_up_with_the_model_down_still_searches(pipeline: Pipeline) -> N
         generate=RunnableLambda(down),
         condense=RunnableLambda(down),
         model="x",
-        fallback=pipeline._extractive,
+        fallback=pipeline.backend.extractive,
+        **limits(),
     )
     history = history_from_turns([("How long did Tuesday's talks last?", "Five hours [1].")])
     answer = chain.ask("and on Monday?", history)
@@ -175,7 +193,12 @@ def test_a_failing_model_gives_the_extractive_answer_with_a_note(pipeline: Pipel
         raise ConnectionError("Connection refused")
 
     chain = Answerer(
-        retrieve=pipeline.search, generate=RunnableLambda(down), condense=None, model="x", fallback=pipeline._extractive
+        retrieve=pipeline.search,
+        generate=RunnableLambda(down),
+        condense=None,
+        model="x",
+        fallback=pipeline.backend.extractive,
+        **limits(),
     )
     answer = chain.ask("How many hours did Tuesday's talks last?")
     assert "Connection refused" in answer.note and "extractive" in answer.note

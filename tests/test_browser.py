@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.bundled import free_port
+from rag.answering.bundled import free_port
 
 from .conftest import NEWS, ROOT, SMALL
 

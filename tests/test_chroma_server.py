@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.bundled import free_port
+from rag.answering.bundled import free_port
 from rag.errors import RagError
 from rag.pipeline import Pipeline
 
@@ -52,7 +52,7 @@ def test_ingest_and_search_through_a_chroma_server(make_pipeline: Callable[..., 
     assert len(first.added) == 2 and first.chunks_total > 0
     pipeline = make_pipeline(chroma_url=chroma_url)
     assert pipeline.ingest().chunks_embedded == 0
-    assert pipeline.client.get_collection(pipeline.collection_name).count() == first.chunks_total
+    assert pipeline.index.client.get_collection(pipeline.index.collection_name).count() == first.chunks_total
     hit = pipeline.search("Lancaster Palace", k=1)[0]
     assert Path(hit.source).name == NEWS
     assert not (pipeline.settings.data_dir / "chroma").exists()  # nothing went to the embedded store

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rag import documents
-from rag.chunking import chunk_text, make_splitter
-from rag.tokens import count_tokens
+from rag.index import documents
+from rag.index.chunking import chunk_text, make_splitter
+from rag.text import count_tokens
 
 from .conftest import SEED
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rag import documents
-from rag.documents import SkipFile
+from rag.index import documents
+from rag.index.documents import SkipFile
 
 from .conftest import COMMENTARY, NEWS, SEED
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from rag.errors import RagError
+from rag.index.store import chunk_counts
 from rag.pipeline import Pipeline
-from rag.store import chunk_counts
 
 from .conftest import COMMENTARY, NEWS
 
@@ -20,8 +20,8 @@ MakePipeline = Callable[..., Pipeline]
 
 def assert_consistent(pipeline: Pipeline) -> None:
     """Every file in the manifest is done and has exactly its chunks, of one version, in the collection."""
-    entries = pipeline.manifest.entries()
-    counts = chunk_counts(pipeline.store)
+    entries = pipeline.index.manifest.entries()
+    counts = chunk_counts(pipeline.index.store)
     assert all(e.state == "done" for e in entries.values())
     assert counts == {path: {e.sha256: e.chunks} for path, e in entries.items()}
 
@@ -43,7 +43,7 @@ def test_changed_file_is_reembedded_alone_and_old_chunks_go(make_pipeline: MakeP
     path.write_text(path.read_text() + "\nA new closing paragraph mentions gallium and germanium controls.\n")
     report = make_pipeline().ingest()
     assert report.changed == [NEWS]
-    assert report.chunks_embedded == pipeline.manifest.entries()[NEWS].chunks
+    assert report.chunks_embedded == pipeline.index.manifest.entries()[NEWS].chunks
     assert_consistent(pipeline)
     hits = make_pipeline().search("gallium germanium", k=1)
     assert hits[0].source.endswith(NEWS) and "gallium" in hits[0].text
@@ -66,7 +66,7 @@ def test_deleted_file_loses_its_chunks(make_pipeline: MakePipeline, corpus: Path
     report = make_pipeline().ingest()
     assert report.removed == [COMMENTARY]
     pipeline = make_pipeline()
-    assert set(chunk_counts(pipeline.store)) == {NEWS}
+    assert set(chunk_counts(pipeline.index.store)) == {NEWS}
     assert all(h.source.endswith(NEWS) for h in pipeline.search("rare earth card", k=5))
 
 
@@ -88,13 +88,13 @@ def test_bad_files_are_skipped_and_the_rest_indexed(make_pipeline: MakePipeline,
 
 def test_a_file_that_turns_bad_keeps_its_indexed_version(make_pipeline: MakePipeline, corpus: Path) -> None:
     make_pipeline().ingest()
-    before = chunk_counts(make_pipeline().store)[NEWS]
+    before = chunk_counts(make_pipeline().index.store)[NEWS]
     (corpus / NEWS).write_bytes(b"caf\xe9, not utf-8 any more")
     report = make_pipeline().ingest()
     assert report.skipped[0]["path"] == NEWS
     assert "stays searchable" in report.skipped[0]["reason"]
     pipeline = make_pipeline()
-    assert chunk_counts(pipeline.store)[NEWS] == before
+    assert chunk_counts(pipeline.index.store)[NEWS] == before
     assert pipeline.search("Lancaster Palace", k=1)[0].source.endswith(NEWS)
 
 
@@ -104,8 +104,8 @@ def test_changed_chunker_settings_rebuild_instead_of_mixing(make_pipeline: MakeP
     new = make_pipeline(chunk_size=64, chunk_overlap=8)
     report = new.ingest()
     assert report.rebuilt and sorted(report.added) == [COMMENTARY, NEWS]
-    assert new.collection_name != old.collection_name
-    assert [c.name for c in new.client.list_collections()] == [new.collection_name]
+    assert new.index.collection_name != old.index.collection_name
+    assert [c.name for c in new.index.client.list_collections()] == [new.index.collection_name]
     assert_consistent(new)
     assert all(int(h.end) - int(h.start) < 600 for h in new.search("rare earths", k=5))
 
@@ -113,7 +113,7 @@ def test_changed_chunker_settings_rebuild_instead_of_mixing(make_pipeline: MakeP
 def test_manifest_and_collection_disagreeing_is_repaired(make_pipeline: MakePipeline) -> None:
     pipeline = make_pipeline()
     pipeline.ingest()
-    pipeline.store.delete(where={"source": NEWS})  # chunks lost behind the manifest's back
+    pipeline.index.store.delete(where={"source": NEWS})  # chunks lost behind the manifest's back
     report = make_pipeline().ingest()
     assert report.repaired == [NEWS]
     assert_consistent(make_pipeline())
@@ -140,7 +140,7 @@ def test_missing_corpus_folder_is_a_clear_error(make_pipeline: MakePipeline, tmp
 
 
 def test_only_done_files_count_as_indexed(tmp_path: Path) -> None:
-    from rag.manifest import Manifest
+    from rag.index.manifest import Manifest
 
     manifest = Manifest(tmp_path / "manifest.sqlite", "c")
     assert not manifest.any_done()

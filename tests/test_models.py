@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import http.server
 import json
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
-from rag.bundled import BundledModel, ensure_gguf, free_port
+from rag.answering.bundled import BundledModel, ensure_gguf, free_port
 from rag.errors import RagError
 from rag.pipeline import Pipeline
 
@@ -38,6 +40,19 @@ def test_bundled_model_gives_a_cited_answer_and_refuses_what_the_corpus_lacks(bu
 
     refusal = bundled.ask("What tariff rate did the two countries agree on in London?")
     assert refusal.refused and refusal.passages
+
+    port = urlparse(bundled.backend.chat_model().openai_api_base).port
+    assert port and listening(port)
+    bundled.close()
+    assert not listening(port)  # the bundled server stopped
+
+
+def listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except OSError:
+        return False
+    return True
 
 
 def test_planted_instructions_do_not_change_the_answer(bundled: Pipeline, corpus: Path) -> None:

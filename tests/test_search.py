@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rag import documents
 from rag.errors import RagError
+from rag.index import documents
 from rag.pipeline import Pipeline
 
 from .conftest import COMMENTARY, NEWS
@@ -58,7 +58,7 @@ def test_source_filter_accepts_the_ways_users_name_a_file(pipeline: Pipeline, co
 def test_search_survives_a_stale_bm25_index(pipeline: Pipeline, corpus: Path) -> None:
     import shutil
 
-    shutil.rmtree(pipeline.bm25_dir)
+    shutil.rmtree(pipeline.index.bm25_dir)
     hits = pipeline.search("Li Chenggang", k=1)
     assert hits[0].bm25_rank == 1 and Path(hits[0].source).name == NEWS
 
@@ -71,6 +71,19 @@ def test_a_searcher_sees_what_another_pipeline_indexed(
     make_pipeline().ingest()  # another pipeline (as the chat's other backends, or the CLI) re-indexes
     hit = pipeline.search("sardine quota", k=1)[0]
     assert hit.source.endswith("fish.txt") and hit.bm25_rank == 1  # BM25 too, not only Chroma, sees it
+
+
+def test_pipelines_sharing_one_index_see_each_others_ingests(
+    pipeline: Pipeline, make_pipeline: Callable[..., Pipeline], corpus: Path
+) -> None:
+    """The chat page's case: one Index per data folder, a pipeline per backend on top of it."""
+    other = make_pipeline(llm="extractive", index=pipeline.index)
+    assert other.index is pipeline.index
+    assert not any("sardine" in h.text for h in other.search("sardine quota"))  # the shared searcher is built
+    (corpus / "fish.txt").write_text("The Lisbon summit cut the sardine quota by 12 percent on Friday.\n")
+    pipeline.ingest()  # the same SQLite connection: SQLite's data_version does not change for it
+    hit = other.search("sardine quota", k=1)[0]
+    assert hit.source.endswith("fish.txt") and hit.bm25_rank == 1
 
 
 def test_empty_index_and_empty_query_are_clear_errors(make_pipeline: Callable[..., Pipeline]) -> None:

@@ -14,9 +14,9 @@ from langchain_core.messages import AIMessage
 from langchain_core.prompt_values import ChatPromptValue
 from langchain_core.runnables import RunnableLambda
 
+from rag.answering.summarize import Summary, parse_bullets, tile
 from rag.errors import RagError
 from rag.pipeline import Pipeline
-from rag.summarize import Summary, parse_bullets, tile
 
 from .conftest import COMMENTARY, NEWS, run_cli
 
@@ -58,16 +58,13 @@ def long_corpus(corpus: Path) -> Path:
     return corpus
 
 
-def scripted(pipeline: Pipeline, model: Callable[[ChatPromptValue], AIMessage]) -> Pipeline:
-    pipeline.chat_model = RunnableLambda(model)  # the configured server is never contacted
-    return pipeline
-
-
 def test_long_article_is_read_whole_in_sections_then_combined(
     long_corpus: Path, make_pipeline: Callable[..., Pipeline]
 ) -> None:
     model = ScriptedModel()
-    pipeline = scripted(make_pipeline(llm="openai", llm_base_url="http://127.0.0.1:9/v1", context_tokens=600), model)
+    pipeline = make_pipeline(  # the configured server is never contacted
+        llm="openai", llm_base_url="http://127.0.0.1:9/v1", context_tokens=600, chat_model=RunnableLambda(model)
+    )
     pipeline.ingest()
     steps: list[tuple[int, int, str]] = []
     summary = pipeline.summarize(["harbours.txt"], progress=lambda *step: steps.append(step))
@@ -95,13 +92,9 @@ def test_long_article_is_read_whole_in_sections_then_combined(
 def test_tile_cuts_chunk_overlap_so_passages_cover_the_text_once(
     long_corpus: Path, make_pipeline: Callable[..., Pipeline]
 ) -> None:
-    from rag.retrieve import stored_hit
-    from rag.store import iter_chunks
-
     pipeline = make_pipeline()
     pipeline.ingest()
-    chunks = [stored_hit(i, t, m) for i, t, m in iter_chunks(pipeline.store, ["documents", "metadatas"])]
-    passages = tile(chunks)
+    passages = tile(pipeline.index.chunks("harbours.txt"))
     text = long_article()
     assert passages[0].start == 0 and passages[-1].end == len(text.rstrip())
     for before, after in itertools.pairwise(passages):
@@ -159,7 +152,7 @@ def test_a_failing_model_gives_the_extractive_summary_with_a_note(make_pipeline:
     def down(prompt: ChatPromptValue, **options: object) -> AIMessage:
         raise ConnectionError("Connection refused")
 
-    pipeline = scripted(make_pipeline(llm="openai", llm_base_url="http://127.0.0.1:9/v1"), down)
+    pipeline = make_pipeline(llm="openai", llm_base_url="http://127.0.0.1:9/v1", chat_model=RunnableLambda(down))
     pipeline.ingest()
     summary = pipeline.summarize([NEWS])
     assert summary.model == "extractive" and "model failed" in summary.note and summary.bullets

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from rag.corpus import save_upload
 from rag.errors import RagError
-from rag.uploads import save_upload
 
 TEXT = b"The talks resumed on Wednesday morning in London, officials said.\n"
 LIMIT = 1024

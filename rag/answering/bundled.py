@@ -8,6 +8,7 @@ check the size. Served in-process by xllamacpp (llama.cpp's own server) on a loo
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import RagError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ def free_port() -> int:
 def start_server(gguf: Path, *, n_ctx: int, threads: int | None, seed: int = 0) -> tuple[Any, str]:
     """Serve `gguf` with llama.cpp (xllamacpp) on a free loopback port; returns (server, OpenAI base URL).
 
-    The server lives as long as the returned object does.
+    The server lives as long as the returned object does: drop the last reference to stop it.
     """
     import xllamacpp as xlc
 
@@ -128,6 +131,7 @@ def start_server(gguf: Path, *, n_ctx: int, threads: int | None, seed: int = 0) 
     try:
         server = xlc.Server(params)
     except Exception as e:  # a damaged file, too little memory: llama.cpp says which
+        logger.warning("could not start the bundled model %s", gguf, exc_info=True)
         raise RagError(
             f"could not start the bundled model {gguf.name} ({e}); delete it to have it joined again, "
             "or set RAG_LLM=extractive or RAG_LLM_BASE_URL"

@@ -16,18 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag import documents
-from rag.chunking import chunk_text
-from rag.store import chunk_counts
+from rag.index import documents
+from rag.index.chunking import chunk_text
+from rag.index.store import chunk_counts
 
 # True: a progress bar on the terminal; a callable: called with (chunks embedded, chunks to embed) as it goes
 Progress = bool | Callable[[int, int], object]
 
 if TYPE_CHECKING:
-    from langchain_chroma import Chroma
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    from rag.manifest import Entry, Manifest
+    from rag.index.manifest import Entry, Manifest
+    from rag.index.store import Store
 
 
 @dataclass
@@ -106,13 +106,13 @@ class Ingester:
 
     def __init__(
         self,
-        store: Chroma,
+        store: Store,
         manifest: Manifest,
         splitter: RecursiveCharacterTextSplitter,
         *,
         max_bytes: int,
-        embed_batch: int = 64,
-        write_batch: int = 4096,
+        embed_batch: int,
+        write_batch: int,
     ) -> None:
         self.store = store
         self.manifest = manifest
@@ -155,7 +155,7 @@ class Ingester:
         report.removed = [p for p in gone if entries[p].state == "done"]
         report.repaired += [p for p in gone if entries[p].state == "pending"]
         report.chunks_embedded = self._write(jobs, progress)
-        report.chunks_total = self.store._collection.count()
+        report.chunks_total = self.store.count()
         report.seconds = time.perf_counter() - started
         return report
 
@@ -216,11 +216,8 @@ class Ingester:
             for batch in _batches(jobs, self.write_batch):
                 chunks = [c for _, c in batch]
                 vectors = self._embed([c["text"] for c in chunks], advance)
-                self.store._collection.upsert(
-                    ids=[c["id"] for c in chunks],
-                    embeddings=vectors,  # type: ignore[arg-type]
-                    documents=[c["text"] for c in chunks],
-                    metadatas=[c["metadata"] for c in chunks],
+                self.store.upsert(
+                    [c["id"] for c in chunks], vectors, [c["text"] for c in chunks], [c["metadata"] for c in chunks]
                 )
                 total += len(batch)
                 for job, _ in batch:
@@ -265,7 +262,7 @@ class Ingester:
         """If the collection's size disagrees with the manifest, compare them file by file and mark the
         disagreeing files pending (to be redone) and delete chunks of files the manifest does not know."""
         expected = sum(e.chunks for e in entries.values())
-        if self.store._collection.count() == expected:
+        if self.store.count() == expected:
             return
         counts = chunk_counts(self.store)
         for source in set(counts) - set(entries):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from rag.tokens import get_encoding
+from rag.text import get_encoding
 
 # Paragraph, line, sentence, clause, word, character. Sentence ends stay with their sentence.
 SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""]

@@ -3,27 +3,55 @@
 The collection's name carries a hash of everything that decides what a vector means (chunker settings,
 embedding model), so chunks made with other settings are never mixed into it: new settings get a new
 collection, and the old one is dropped once the new one is complete.
+
+`Store` is langchain-chroma's vector store plus the few calls it lacks (count, upsert of vectors we embedded
+ourselves, queries by vector); it is the only code that reaches into Chroma's private collection object.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from contextlib import suppress
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
+
+from langchain_chroma import Chroma
 
 from rag.errors import RagError
 
 if TYPE_CHECKING:
     import chromadb
+    import numpy as np
     from chromadb.api.collection_configuration import CreateHNSWConfiguration
-    from langchain_chroma import Chroma
     from langchain_core.embeddings import Embeddings
 
     from rag.config import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class Store(Chroma):
+    """A Chroma collection through LangChain, with what ingest and benchmarks need besides."""
+
+    def count(self) -> int:
+        return self._collection.count()
+
+    def upsert(
+        self,
+        ids: list[str],
+        vectors: Sequence[Sequence[float]] | np.ndarray,
+        texts: list[str],
+        metadatas: list[dict[str, Any]],
+    ) -> None:
+        """Write chunks with vectors computed beforehand (LangChain's add_texts would embed them itself)."""
+        self._collection.upsert(ids=ids, embeddings=vectors, documents=texts, metadatas=metadatas)  # type: ignore[arg-type]
+
+    def nearest(self, vectors: np.ndarray, k: int) -> list[list[str]]:
+        """The ids of the `k` nearest chunks to each vector, per the HNSW index."""
+        return self._collection.query(query_embeddings=vectors, n_results=k, include=[])["ids"]
 
 
 def collection_name(prefix: str, signature: dict[str, Any]) -> str:
@@ -52,6 +80,7 @@ def make_client(settings: Settings) -> chromadb.ClientAPI:
             settings=chroma_settings,
         )
     except Exception as e:  # chromadb raises ValueError or httpx errors, depending on where it failed
+        logger.warning("cannot reach the Chroma server at %s", settings.chroma_url, exc_info=True)
         raise RagError(
             f"cannot reach the Chroma server at {settings.chroma_url} ({e}); start it with "
             "`chroma run --path DIR --host 127.0.0.1 --port PORT`, or unset RAG_CHROMA_URL to use the embedded store"
@@ -60,20 +89,18 @@ def make_client(settings: Settings) -> chromadb.ClientAPI:
 
 def open_collection(
     client: chromadb.ClientAPI, name: str, embeddings: Embeddings, settings: Settings, signature: dict[str, Any]
-) -> Chroma:
+) -> Store:
     """The LangChain vector store over collection `name`, created with cosine HNSW if it is new.
 
     We always pass our embeddings, so Chroma's default embedding function (an ONNX download) never runs.
     """
-    from langchain_chroma import Chroma
-
     hnsw: CreateHNSWConfiguration = {
         "space": "cosine",
         "ef_construction": settings.hnsw_ef_construction,
         "ef_search": settings.hnsw_ef_search,
         "max_neighbors": settings.hnsw_max_neighbors,
     }
-    return Chroma(
+    return Store(
         collection_name=name,
         embedding_function=embeddings,
         client=client,
@@ -83,7 +110,7 @@ def open_collection(
 
 
 def iter_chunks(
-    store: Chroma, include: list[str], where: dict[str, Any] | None = None, page: int = 5000
+    store: Store, include: list[str], where: dict[str, Any] | None = None, page: int = 5000
 ) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """Every chunk (matching `where`) as (id, text, metadata), read in pages: Chroma caps one `get`.
 
@@ -99,7 +126,7 @@ def iter_chunks(
         offset += page
 
 
-def chunk_counts(store: Chroma, source: str | None = None) -> dict[str, Counter[str]]:
+def chunk_counts(store: Store, source: str | None = None) -> dict[str, Counter[str]]:
     """For every source in the collection (or just `source`), how many chunks it has per file hash."""
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     for _, _, meta in iter_chunks(store, ["metadatas"], where={"source": source} if source else None):
@@ -108,5 +135,7 @@ def chunk_counts(store: Chroma, source: str | None = None) -> dict[str, Counter[
 
 
 def drop_collection(client: chromadb.ClientAPI, name: str) -> None:
-    with suppress(Exception):  # already gone: chromadb raises NotFoundError or ValueError, by version
+    try:
         client.delete_collection(name)
+    except Exception:  # already gone: chromadb raises NotFoundError or ValueError, by version
+        logger.info("collection %s was not there to drop", name, exc_info=True)

@@ -11,22 +11,15 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rag.text import stemmer
+
 if TYPE_CHECKING:
     import bm25s
-
-
-@cache
-def stemmer() -> Any:
-    """English Snowball stemmer (PyStemmer), shared with the citation checks."""
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
 
 
 def tokenize(texts: list[str]) -> list[list[str]]:

@@ -6,40 +6,22 @@ because each hit must keep both retrievers' ranks and scores, and the source fil
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+import threading
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
+from rag.types import Hit, Passage
+
 if TYPE_CHECKING:
-    from langchain_chroma import Chroma
-
-    from rag.bm25 import BM25Index
-
-
-@dataclass(frozen=True)
-class Hit:
-    id: str
-    source: str  # path as the user knows it, e.g. corpus/2025-06-10_news_london-talks.txt
-    start: int  # character span in the article's normalised text
-    end: int
-    text: str
-    title: str
-    date: str
-    score: float  # fused RRF score
-    dense_score: float | None  # cosine similarity, if the dense retriever found it
-    bm25_score: float | None
-    dense_rank: int | None  # 1-based
-    bm25_rank: int | None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+    from rag.index.bm25 import BM25Index
+    from rag.index.store import Store
 
 
-def rrf(rankings: list[list[str]], k: int = 60) -> dict[str, float]:
+def rrf(rankings: list[list[str]], k: int) -> dict[str, float]:
     """Reciprocal rank fusion: each list adds 1 / (k + rank) to the ids it ranks.
 
     >>> rrf([["a", "b"], ["b", "c"]], k=1)
@@ -53,16 +35,41 @@ def rrf(rankings: list[list[str]], k: int = 60) -> dict[str, float]:
 
 
 class HybridSearcher:
-    """Searches one collection and its BM25 index. `display` maps a stored source to the path users see."""
+    """Searches one collection and its BM25 index. `display` maps a stored source to the path users see.
+
+    The BM25 index is loaded with `load_bm25` on first use and again whenever `version()` changes (an ingest by
+    this process or another), so a searcher never answers from a BM25 view older than the collection. Safe to
+    share between threads.
+    """
 
     def __init__(
-        self, store: Chroma, bm25: BM25Index, *, candidates: int, rrf_k: int, display: Callable[[str], str] = str
+        self,
+        store: Store,
+        load_bm25: Callable[[], BM25Index],
+        *,
+        candidates: int,
+        rrf_k: int,
+        version: Callable[[], Hashable] = lambda: 0,
+        display: Callable[[str], str] = str,
     ) -> None:
         self.store = store
-        self.bm25 = bm25
         self.candidates = candidates
         self.rrf_k = rrf_k
         self.display = display
+        self._load_bm25 = load_bm25
+        self._version = version
+        self._bm25: BM25Index | None = None
+        self._seen: Hashable = None
+        self._lock = threading.Lock()
+
+    @property
+    def bm25(self) -> BM25Index:
+        """The BM25 index for the collection as it is now."""
+        version = self._version()
+        with self._lock:
+            if self._bm25 is None or version != self._seen:
+                self._bm25, self._seen = self._load_bm25(), version
+            return self._bm25
 
     def search(self, query: str, k: int, source: str | None = None) -> list[Hit]:
         """The `k` best passages for `query`, optionally only from `source` (a path relative to the corpus)."""
@@ -81,8 +88,8 @@ class HybridSearcher:
         return [self._hit(docs[i], fused[i], dense_info.get(i), bm25_info.get(i)) for i in top if i in docs]
 
     def _hit(self, doc: Document, score: float, dense: tuple[int, float] | None, bm25: tuple[int, float] | None) -> Hit:
-        return replace(
-            stored_hit(str(doc.id), doc.page_content, doc.metadata, self.display),
+        return Hit.of(
+            stored_passage(str(doc.id), doc.page_content, doc.metadata, self.display),
             score=score,
             dense_score=dense[1] if dense else None,
             bm25_score=bm25[1] if bm25 else None,
@@ -91,9 +98,9 @@ class HybridSearcher:
         )
 
 
-def stored_hit(chunk_id: str, text: str, meta: dict[str, Any], display: Callable[[str], str] = str) -> Hit:
-    """A stored chunk as a Hit (no scores: it was read, not searched)."""
-    return Hit(
+def stored_passage(chunk_id: str, text: str, meta: dict[str, Any], display: Callable[[str], str] = str) -> Passage:
+    """A stored chunk as a Passage."""
+    return Passage(
         id=chunk_id,
         source=display(str(meta["source"])),
         start=int(meta["start"]),
@@ -101,11 +108,6 @@ def stored_hit(chunk_id: str, text: str, meta: dict[str, Any], display: Callable
         text=text,
         title=str(meta.get("title", "")),
         date=str(meta.get("date", "")),
-        score=0.0,
-        dense_score=None,
-        bm25_score=None,
-        dense_rank=None,
-        bm25_rank=None,
     )
 
 
@@ -113,7 +115,7 @@ class HybridRetriever(BaseRetriever):
     """The hybrid search as a LangChain retriever, for chains. Each Document's metadata is its Hit."""
 
     searcher: Any
-    k: int = 5
+    k: int
     source: str | None = None
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:

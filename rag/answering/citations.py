@@ -11,30 +11,24 @@ citations that point at the wrong passage, which is what small local models get 
 from __future__ import annotations
 
 import re
-from collections.abc import Set
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
-from functools import cache
 
-from rag.bm25 import stemmer
+from rag.text import SENTENCE_END, content_words, names, numbers, sentence_spans
+from rag.types import Passage
 
 _MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-# A sentence ends at . ! ? (plus closing quotes/brackets), then any citation markers, then whitespace; or at a
-# line break. Not after an initial or a title ("U.S.", "Mr."): such a sentence is not split, at worst joined.
-_SENTENCE_END = re.compile(
-    r"""(?<!\b[A-Z])(?<!\bMr)(?<!\bMs)(?<!\bDr)(?<!\bSt)(?<!\bMrs)(?<!\bvs)[.!?]["'\u201d\u2019)]*"""
-    r"""((?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*)(?=\s|$)|\n+"""
-)
-_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*|\d+(?:[.,]\d+)*%?")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*(?:st|nd|rd|th|%)?")
-_STOP = frozenset(
-    """a about above after again against all am an and any are as at be because been before being below between
-    both but by can could did do does doing down during each few for from further had has have having he her here
-    hers him his how i if in into is it its itself just me more most my no nor not now of off on once only or
-    other our ours out over own said same says she should so some such than that the their them then there these
-    they this those through to too under until up very was we were what when where which while who whom why will
-    with would you your also according reported report based information provided article articles passage
-    passages mentioned""".split()
-)
+
+
+@dataclass
+class Citation:
+    """A quoted span of an article: `quote` is the article's normalised text[start:end]."""
+
+    id: int
+    source: str
+    start: int
+    end: int
+    quote: str
 
 
 @dataclass
@@ -43,6 +37,15 @@ class Sentence:
     citations: list[int] = field(default_factory=list)  # passage numbers as written by the model
     supported: bool = False
     support: float = 0.0
+
+
+@dataclass
+class Verified:
+    """A text checked against its passages: its sentences, their citations, and the text with markers renumbered."""
+
+    sentences: list[Sentence]
+    citations: list[Citation]
+    text: str
 
 
 def split_sentences(answer: str) -> list[tuple[str, list[int]]]:
@@ -56,7 +59,7 @@ def split_sentences(answer: str) -> list[tuple[str, list[int]]]:
     """
     answer = re.sub(r"\[[IVXLC]+\]", "", answer)  # section numbers copied from the articles' headings
     pieces, start = [], 0
-    for match in _SENTENCE_END.finditer(answer):
+    for match in SENTENCE_END.finditer(answer):
         pieces.append(answer[start : match.end()])
         start = match.end()
     pieces.append(answer[start:])
@@ -70,49 +73,6 @@ def split_sentences(answer: str) -> list[tuple[str, list[int]]]:
         elif cited and result:
             result[-1] = (result[-1][0], list(dict.fromkeys(result[-1][1] + cited)))
     return result
-
-
-@cache
-def _stem(word: str) -> str:
-    return str(stemmer().stemWord(word))
-
-
-def _acronyms(text: str) -> str:
-    """`U.S.` -> `US`, so that both spellings compare equal."""
-    return re.sub(r"\b([A-Z])\.([A-Z])\.(?:([A-Z])\.)?", lambda m: "".join(g for g in m.groups() if g), text)
-
-
-def content_words(text: str) -> set[str]:
-    """Stemmed content words and numbers of `text`.
-
-    >>> sorted(content_words("The U.S. talks were extended to Wednesday, 10 June."))
-    ['10', 'extend', 'june', 'talk', 'us', 'wednesday']
-    """
-    words = set()
-    for token in _WORD.findall(_acronyms(text).lower()):
-        token = token.strip("'-")
-        if token and token not in _STOP:
-            words.add(token if token[0].isdigit() else _stem(token))
-    return words
-
-
-def numbers(text: str) -> set[str]:
-    """Numbers as written, so that 10, 10% and 10th differ.
-
-    >>> sorted(numbers("On the 10th, shares rose 1,200 points or 10%."))
-    ['10%', '10th', '1200']
-    """
-    return {n.replace(",", "") for n in _NUMBER.findall(text)}
-
-
-def names(text: str) -> set[str]:
-    """Stemmed capitalised words that do not start the sentence: mostly names of people, places, bodies.
-
-    >>> sorted(names("Then the European Union met Li Chenggang in London."))
-    ['chenggang', 'european', 'li', 'london', 'union']
-    """
-    tokens = _WORD.findall(_acronyms(text))
-    return content_words(" ".join(t for t in tokens[1:] if t[0].isupper()))
 
 
 def support(sentence: str, passage: str, context: Set[str] = frozenset()) -> float:
@@ -143,18 +103,48 @@ def best_span(sentence: str, passage: str, context: Set[str] = frozenset()) -> t
     return max(spans, key=lambda span: support(sentence, passage[span[0] : span[1]], context))
 
 
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence in `text`, surrounding whitespace excluded.
+def verify(
+    text: str, passages: Sequence[Passage], threshold: float, question: str = "", *, combine: bool = False
+) -> Verified:
+    """Check each sentence of `text` against the passages. A citation is the passage sentence that best supports
+    the answer sentence (file + span), numbered 1..n in order of first use; two answer sentences supported by
+    the same passage sentence share its number. A sentence that only restates the question (no content word of
+    its own) is never supported: it would always "match" the passage the question was retrieved with.
+    With `combine`, a sentence citing several passages may also be supported by them together (a summary's
+    "A says x, while B says y").
 
-    >>> sentence_spans("One. Two [1]. Three")
-    [(0, 4), (5, 13), (14, 19)]
+    >>> passage = Passage("c1", "a.txt", 100, 140, "Talks resumed at 8 PM. Nobody spoke.", "", "")
+    >>> checked = verify("They resumed at 8 PM [1]. They resumed at 9 PM [1].", [passage], 0.65)
+    >>> [(s.supported, s.citations) for s in checked.sentences]
+    [(True, [1]), (False, [1])]
+    >>> checked.citations[0].start, checked.citations[0].quote
+    (100, 'Talks resumed at 8 PM.')
     """
-    spans, start = [], 0
-    for match in [*_SENTENCE_END.finditer(text), None]:
-        end = match.end() if match else len(text)
-        piece = text[start:end]
-        if piece.strip():
-            lead = len(piece) - len(piece.lstrip())
-            spans.append((start + lead, start + len(piece.rstrip())))
-        start = end
-    return spans
+    asked = content_words(question)
+    context = set().union(*(content_words(p.text) for p in passages))
+    sentences: list[Sentence] = []
+    citations: dict[tuple[int, int, int], Citation] = {}  # (passage number, start, end) -> citation
+    for raw, cited in split_sentences(text):
+        valid = [n for n in cited if 1 <= n <= len(passages)]
+        scores = {n: support(raw, passages[n - 1].text, context) for n in range(1, len(passages) + 1)}
+        best_cited = max((scores[n] for n in valid), default=0.0)
+        if combine and len(valid) > 1:
+            together = " ".join(passages[n - 1].text for n in valid)
+            best_cited = max(best_cited, support(raw, together, context))
+        best_any = max(scores, key=lambda n: scores[n]) if scores else None
+        if best_cited < threshold and best_any is not None and scores[best_any] >= threshold:
+            valid = [best_any]  # nothing (valid) cited supports it, but one passage clearly does
+            best_cited = scores[best_any]
+        ids = []
+        for n in valid:
+            passage = passages[n - 1]
+            a, b = best_span(raw, passage.text, context)
+            key = (n, a, b)
+            if key not in citations:
+                start = passage.start
+                citations[key] = Citation(len(citations) + 1, passage.source, start + a, start + b, passage.text[a:b])
+            ids.append(citations[key].id)
+        supported = bool(valid) and best_cited >= threshold and bool(content_words(raw) - asked)
+        sentences.append(Sentence(raw, list(dict.fromkeys(ids)), supported=supported, support=best_cited))
+    rendered = " ".join(s.text + "".join(f" [{c}]" for c in s.citations) for s in sentences)
+    return Verified(sentences, list(citations.values()), rendered)

@@ -1,0 +1,122 @@
+"""The answer model behind one setting: the bundled model, a locally hosted OpenAI-compatible server, or none
+(extractive). Answers and summaries get what they need from `Backend`, so the choice is made in one place.
+
+Any OpenAI-compatible server (llama.cpp, Ollama, vLLM) is the same code: LangChain's ChatOpenAI at a base
+URL. The bundled model is such a server too, run in-process by llama.cpp; it starts on first use (seconds)
+and stops on `close()`. When a model fails, the extractive backend stands in (rag.answering.fallback).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from pydantic import SecretStr
+
+from rag.answering.extractive import ExtractiveAnswers, ExtractiveSummarizer
+from rag.answering.fallback import Fallback
+from rag.answering.summarize import MapReduceSummarizer, Progress, Summary
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+    from langchain_core.runnables import Runnable
+
+    from rag.config import Settings
+    from rag.types import Passage
+
+
+class Backend:
+    """What answers and summaries are made with, for `settings.backend`. `chat_model` replaces the configured
+    model (a test's scripted model enters here); the extractive backend needs only `embeddings`."""
+
+    def __init__(self, settings: Settings, embeddings: Embeddings, chat_model: Runnable[Any, Any] | None = None):
+        self.settings = settings
+        self.extractive = ExtractiveAnswers(embeddings)
+        self.extractive_summarizer = ExtractiveSummarizer(
+            embeddings, budget=settings.context_tokens, min_support=settings.min_support
+        )
+        self._chat_model = chat_model
+        self._server: Any = None  # the bundled llama.cpp server, while it runs
+        self._lock = threading.Lock()
+
+    @property
+    def label(self) -> str:
+        """The model as shown to users and used in cache keys; known without starting it."""
+        from rag.answering.bundled import MODELS
+
+        s = self.settings
+        if s.backend == "bundled":
+            return f"bundled:{MODELS[s.bundled_model].name}"
+        return "extractive" if s.backend == "extractive" else f"openai:{s.llm_model}"
+
+    @property
+    def uses_model(self) -> bool:
+        return self.settings.backend != "extractive"
+
+    def chat_model(self) -> Runnable[Any, Any]:
+        """A LangChain chat model on an OpenAI-compatible server; the bundled one starts here (seconds, once)."""
+        with self._lock:
+            if self._chat_model is None:
+                self._chat_model = self._connect()
+            return self._chat_model
+
+    def _connect(self) -> Runnable[Any, Any]:
+        from langchain_openai import ChatOpenAI
+
+        from rag.answering.bundled import MODELS, ensure_gguf, start_server
+
+        s = self.settings
+        if s.backend == "bundled":
+            bundled = MODELS[s.bundled_model]
+            gguf = ensure_gguf(bundled, s.models_dir or s.data_dir / "models")
+            self._server, base_url = start_server(gguf, n_ctx=s.bundled_context, threads=s.llm_threads)
+            name = bundled.name
+        else:
+            base_url, name = str(s.llm_base_url), s.llm_model
+        return ChatOpenAI(
+            base_url=base_url,
+            api_key=s.llm_api_key or SecretStr("unused"),
+            model=name,
+            temperature=0,
+            seed=0,
+            timeout=s.llm_timeout,
+            max_retries=0,
+            max_completion_tokens=s.llm_max_tokens,
+        )
+
+    def generation(self) -> Runnable[dict[str, Any], str]:
+        """Prompt dict -> answer text (streamable), with the model, or quoted by the extractive backend."""
+        from langchain_core.runnables import RunnableLambda
+
+        from rag.answering.answer import llm_generation
+
+        return llm_generation(self.chat_model()) if self.uses_model else RunnableLambda(self.extractive)
+
+    def condenser(self) -> Runnable[dict[str, Any], str] | None:
+        """Rewrites a follow-up as a standalone question; None without a model."""
+        from rag.answering.answer import llm_condenser
+
+        return llm_condenser(self.chat_model()) if self.uses_model else None
+
+    def summarize(
+        self, articles: dict[str, list[Passage]], title: str, topic: str, progress: Progress | None = None
+    ) -> Summary:
+        """A summary by the model (map-reduce) or the extractive summarizer; if the model fails, the extractive
+        summary with a note."""
+        if not self.uses_model:
+            return self.extractive_summarizer.summarize(articles, title, topic, progress)
+        s = self.settings
+        llm = self.chat_model().bind(max_completion_tokens=s.summary_max_tokens)
+        model = MapReduceSummarizer(llm, self.label, budget=s.context_tokens, min_support=s.min_support)
+        summary, note = Fallback(model.summarize, self.extractive_summarizer.summarize, "an extractive summary")(
+            articles, title, topic, progress
+        )
+        summary.note = note
+        return summary
+
+    def close(self) -> None:
+        """Stop the bundled server, if it runs (a later use starts it again)."""
+        with self._lock:
+            if self._server is not None:
+                self._server = None  # llama.cpp's server stops when its object goes
+                self._chat_model = None

@@ -1,0 +1,397 @@
+"""Summaries with citations: of one article, several, or the passages about a topic.
+
+Two summarizers share one contract, `Summarizer.summarize(articles, title, topic, progress) -> Summary`: each
+turns the articles' passages into verified notes in its own way, and the base class makes the summary.
+
+`MapReduceSummarizer` (a chat model) works within the model's context: each article's chunks (overlap cut
+off, so they tile the text once) are grouped into sections that fit the passage budget (tiktoken counts); the
+model writes cited bullets for each section (map); an article's section notes are combined into 3-7 bullets
+(reduce, in rounds if they do not fit one prompt). A long article is therefore read whole, section by section,
+never truncated. For several articles, one more step compares them (where they agree, where they differ), and
+each article's notes follow in turn. Every bullet is verified like an answer's sentences
+(rag.answering.citations.verify) against the passages behind it, so citations are file + span and unsupported
+bullets are marked; only supported notes are passed on. Limits: a small model's comparison is often shallow
+(the check catches invented facts, not a wrong "they differ"), and a trimmed passage may start mid-sentence.
+
+The extractive summarizer (no model) is in rag.answering.extractive. Finished summaries are cached by
+`SummaryCache`, keyed by everything that decides them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import Runnable
+
+from rag.answering.citations import Citation, split_sentences, support, verify
+from rag.answering.prompts import COMPARE, MAP, REDUCE, format_passages
+from rag.text import content_words, count_tokens
+from rag.types import Passage
+
+if TYPE_CHECKING:
+    from rag.config import Settings
+
+VERSION = 1  # part of the cache key: bump when prompts or selection change
+MAX_BULLETS = 7
+
+_BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
+_MARKERS = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+
+Progress = Callable[[int, int, str], None]  # (step, steps, what) before each model call
+
+
+@dataclass
+class Bullet:
+    text: str
+    citations: list[int]
+    supported: bool
+    support: float
+    kind: str = "point"  # point | agree | differ (extractive only marks agree/differ; a model says so in words)
+
+
+@dataclass
+class Summary:
+    title: str
+    sources: list[str]
+    bullets: list[Bullet]
+    citations: list[Citation]
+    model: str
+    sections: int  # how many prompt-sized sections the articles were read in (model: one map step each)
+    topic: str = ""
+    cached: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["timings"] = {k: round(v, 3) for k, v in self.timings.items()}
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Summary:
+        return cls(
+            **{
+                **data,
+                "bullets": [Bullet(**b) for b in data["bullets"]],
+                "citations": [Citation(**c) for c in data["citations"]],
+            }
+        )
+
+
+@dataclass
+class Note:
+    """A verified bullet on its way up the map-reduce tree: its citations and the passages they are in."""
+
+    text: str
+    passages: list[Passage]
+    citations: list[Citation]
+    supported: bool
+    support: float
+    kind: str = "point"
+
+
+def tile(chunks: Sequence[Passage]) -> list[Passage]:
+    """An article's chunks in order with each one's overlap with the previous cut off: passages that cover the
+    text once. Spans stay exact (a trimmed passage starts where the previous one ended)."""
+    passages: list[Passage] = []
+    end = 0
+    for chunk in sorted(chunks, key=lambda c: (c.start, c.end)):
+        if chunk.end <= end:
+            continue
+        cut = max(0, end - chunk.start)
+        passages.append(replace(chunk, start=chunk.start + cut, text=chunk.text[cut:]) if cut else chunk)
+        end = chunk.end
+    return passages
+
+
+def sections(passages: Sequence[Passage], budget: int) -> list[list[Passage]]:
+    """Consecutive groups of passages, each within `budget` tokens (a passage larger than it stands alone)."""
+    groups: list[list[Passage]] = []
+    used = 0
+    for passage in passages:
+        cost = count_tokens(passage.text) + 20  # + the "[n] (file)" header
+        if groups and groups[-1] and used + cost <= budget:
+            groups[-1].append(passage)
+            used += cost
+        else:
+            groups.append([passage])
+            used = cost
+    return groups
+
+
+def parse_bullets(text: str) -> list[str]:
+    """The bullets of a model's reply: "- ", "* ", "1. " lines; a line without a marker continues the bullet
+    before it; a reply with no bullet markers at all counts each line as a bullet. Heading lines are dropped."""
+    bullets: list[str] = []
+    marked = any(_BULLET.match(line) for line in text.splitlines())
+    for line in text.splitlines():
+        if not line.strip() or line.strip().endswith(":"):
+            continue
+        if _BULLET.match(line) or not marked:
+            bullets.append(_BULLET.sub("", line).strip())
+        elif bullets:
+            bullets[-1] += " " + line.strip()
+    return [b for b in bullets if re.search(r"[^\W\d_]", b)]
+
+
+class Summarizer(ABC):
+    """Summarizes articles given as {source: chunks}. Subclasses choose the notes; this class makes the summary."""
+
+    model: str  # as shown to users and used in cache keys
+    budget: int  # passage tokens per prompt: also how `Summary.sections` is counted
+
+    def summarize(
+        self, articles: dict[str, list[Passage]], title: str, topic: str = "", progress: Progress | None = None
+    ) -> Summary:
+        started = time.perf_counter()
+        tiled = {source: tile(chunks) for source, chunks in articles.items() if chunks}
+        read = sum(len(sections(passages, self.budget)) for passages in tiled.values())
+        bullets, citations = _finish(self.notes(tiled, topic, progress or (lambda *_: None)))
+        return Summary(
+            title=title,
+            sources=list(tiled),
+            bullets=bullets,
+            citations=citations,
+            model=self.model,
+            sections=read,
+            topic=topic,
+            timings={"total_s": time.perf_counter() - started},
+        )
+
+    @abstractmethod
+    def notes(self, articles: dict[str, list[Passage]], topic: str, progress: Progress) -> list[Note]:
+        """Verified notes, best first, for articles given as {source: passages that tile the text}."""
+
+
+class MapReduceSummarizer(Summarizer):
+    """Summaries written by a chat model (a LangChain runnable from a prompt to a message), read in sections."""
+
+    def __init__(self, llm: Runnable[Any, Any], model: str, *, budget: int, min_support: float) -> None:
+        self.llm = llm
+        self.model = model
+        self.budget = budget
+        self.min_support = min_support
+
+    def notes(self, articles: dict[str, list[Passage]], topic: str, progress: Progress) -> list[Note]:
+        return self._map_reduce(articles, topic, progress)
+
+    # --- with a model --------------------------------------------------------------------------------------
+    def _map_reduce(self, articles: dict[str, list[Passage]], topic: str, progress: Progress) -> list[Note]:
+        """Map each section to notes; combine an article's sections (reduce); then, for several articles, a
+        comparison (where they agree and differ) followed by each article's notes in turn."""
+        parts = {source: sections(passages, self.budget) for source, passages in articles.items()}
+        steps = sum(len(g) + (len(g) > 1) for g in parts.values()) + (len(parts) > 1)  # a guess: reduces may add
+        counter = iter(range(1, 10**6))
+        focus = f"Focus on what they say about: {topic}\n\n" if topic else ""
+        by_source: dict[str, list[Note]] = {}
+        for source, groups in parts.items():
+            notes = []
+            for n, group in enumerate(groups, start=1):
+                where = f", section {n} of {len(groups)}" if len(groups) > 1 else ""
+                progress(next(counter), steps, f"reading {source}{where}")
+                reply = self._run(MAP, {"focus": focus, "title": Path(source).name, "passages": format_passages(group)})
+                notes += self._verify(parse_bullets(reply), group)
+            if len(groups) > 1:
+                notes = self._combine(notes, focus, lambda what: progress(next(counter), steps, what))
+            by_source[source] = notes
+        if len(by_source) == 1:
+            return next(iter(by_source.values()))  # unsupported bullets stay, marked
+        by_source = {source: [n for n in notes if n.supported] for source, notes in by_source.items()}
+        progress(next(counter), steps, f"comparing {len(by_source)} articles")
+        shown = _note_groups(_round_robin(by_source), self.budget)[0]
+        listing = "\n\n".join(
+            f"Notes from {Path(source).name}:\n" + _format_notes([n for n in shown if n in notes], start=shown)
+            for source, notes in by_source.items()
+        )
+        reply = self._run(COMPARE, {"focus": focus, "passages": listing})
+        compared = self._verify_reduced(parse_bullets(reply), shown, cite_each_article=True)
+        rest = [n for n in _round_robin(by_source) if not any(_repeats(n.text, c.text) for c in compared)]
+        return compared + rest
+
+    def _combine(self, notes: list[Note], focus: str, progress: Callable[[str], None]) -> list[Note]:
+        """Reduce in rounds until one prompt holds all the notes (or the model stops condensing them)."""
+        for _ in range(5):
+            kept = [n for n in notes if n.supported] or notes
+            batches = _note_groups(kept, self.budget)
+            progress(f"combining {len(kept)} notes")
+            notes = []
+            for batch in batches:
+                reply = self._run(REDUCE, {"focus": focus, "passages": _format_notes(batch)})
+                notes += self._verify_reduced(parse_bullets(reply), batch)
+            if len(batches) == 1 or len(notes) >= len(kept):
+                break
+        return notes
+
+    def _run(self, prompt: ChatPromptTemplate, values: dict[str, Any]) -> str:
+        from langchain_core.output_parsers import StrOutputParser
+
+        return (prompt | self.llm | StrOutputParser()).invoke(values)
+
+    def _verify(self, bullets: list[str], passages: list[Passage], cite_each_article: bool = False) -> list[Note]:
+        """Each bullet checked against the passages it cites (several cited passages count together). A bullet is
+        one sentence: small models sometimes copy a whole passage into one, so only its first sentence is kept,
+        with those of its citations that support it. A bullet that repeats an earlier one is dropped."""
+        context = set().union(*(content_words(p.text) for p in passages))
+        notes: list[Note] = []
+        for bullet in bullets:
+            pieces = split_sentences(bullet)
+            if not pieces:
+                continue
+            first = pieces[0][0]
+            cited = [n for _, marks in pieces for n in marks if 1 <= n <= len(passages)]
+            backing = [n for n in cited if support(first, passages[n - 1].text, context) >= self.min_support]
+            if cite_each_article:  # a comparison: cite each article that supports it, whether the model did or not
+                backing += _best_per_source(first, passages, backing, context, self.min_support)
+            marked = first + "".join(f" [{n}]" for n in dict.fromkeys(backing or cited))
+            checked = verify(marked, passages, self.min_support, combine=True)
+            if not checked.sentences or any(_repeats(first, note.text) for note in notes):
+                continue
+            sentence = checked.sentences[0]
+            notes.append(
+                Note(
+                    text=sentence.text,
+                    passages=[p for p in passages if any(_within(c, p) for c in checked.citations)],
+                    citations=checked.citations,
+                    supported=sentence.supported,
+                    support=sentence.support,
+                )
+            )
+        return notes
+
+    def _verify_reduced(self, bullets: list[str], notes: list[Note], cite_each_article: bool = False) -> list[Note]:
+        """Reduce bullets cite notes; each note's markers become markers of the passages behind it."""
+        passages = list(dict.fromkeys(p for n in notes for p in n.passages))
+        index = {p: i for i, p in enumerate(passages, start=1)}
+
+        def to_passages(match: re.Match[str]) -> str:
+            cited = [int(x) for x in re.split(r"\s*[,;]\s*", match.group(1))]
+            return "".join(f"[{index[p]}]" for c in cited if 1 <= c <= len(notes) for p in notes[c - 1].passages)
+
+        return self._verify([_MARKERS.sub(to_passages, b) for b in bullets], passages, cite_each_article)
+
+
+class SummaryCache:
+    """Finished summaries as JSON files named by a hash of everything that decides them (see `key`)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    @staticmethod
+    def key(
+        settings: Settings,
+        model: str,
+        collection: str,
+        files: dict[str, str],
+        passages: dict[str, list[str]],
+        topic: str,
+    ) -> dict[str, Any]:
+        """What decides a summary: the model (and the server it runs on) and the settings it is made with, the
+        collection (chunking and embedding settings), the summarized files' content hashes ({rel: sha256}) and,
+        for a topic, the passages found for it ({source: chunk ids})."""
+        return {
+            "model": model,
+            "server": settings.llm_base_url if settings.backend == "openai" else None,
+            "max_tokens": settings.summary_max_tokens,
+            "collection": collection,
+            "budget": settings.context_tokens,
+            "min_support": settings.min_support,
+            "files": files,
+            "passages": passages,
+            "topic": topic,
+        }
+
+    def _path(self, key: dict[str, Any]) -> Path:
+        digest = hashlib.sha256(json.dumps({"version": VERSION, **key}, sort_keys=True).encode()).hexdigest()
+        return self.folder / f"{digest[:32]}.json"
+
+    def get(self, key: dict[str, Any]) -> Summary | None:
+        started = time.perf_counter()
+        try:
+            summary = Summary.from_json(json.loads(self._path(key).read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError, KeyError):  # missing, or written by another version
+            return None
+        summary.cached = True
+        original = summary.timings.get("total_s", 0.0)
+        summary.timings = {"total_s": time.perf_counter() - started, "generated_s": original}
+        return summary
+
+    def put(self, key: dict[str, Any], summary: Summary) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self._path(key)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(summary.to_json(), ensure_ascii=False), encoding="utf-8")
+        tmp.replace(path)
+
+
+def _repeats(a: str, b: str) -> bool:
+    """Whether two bullets say nearly the same: 80 % of the shorter one's content words are in the other."""
+    wa, wb = content_words(a), content_words(b)
+    return bool(wa and wb) and len(wa & wb) >= 0.8 * min(len(wa), len(wb))
+
+
+def _within(citation: Citation, passage: Passage) -> bool:
+    return citation.source == passage.source and passage.start <= citation.start and citation.end <= passage.end
+
+
+def _format_notes(notes: Sequence[Note], start: Sequence[Note] = ()) -> str:
+    """Notes as "[n] text" lines; numbered by position in `start` (the whole list) when given."""
+    numbering = list(start or notes)
+    return "\n".join(f"[{numbering.index(n) + 1}] {n.text}" for n in notes)
+
+
+def _round_robin(by_source: dict[str, list[Note]]) -> list[Note]:
+    """Each article's first note, then each one's second, and so on."""
+    rounds = max((len(notes) for notes in by_source.values()), default=0)
+    return [notes[i] for i in range(rounds) for notes in by_source.values() if i < len(notes)]
+
+
+def _best_per_source(
+    sentence: str, passages: list[Passage], cited: list[int], context: set[str], threshold: float
+) -> list[int]:
+    """For each article no cited passage comes from, its passage that best supports `sentence`, if one does."""
+    covered = {passages[n - 1].source for n in cited}
+    best: dict[str, tuple[float, int]] = {}
+    for n, passage in enumerate(passages, start=1):
+        score = support(sentence, passage.text, context)
+        if passage.source not in covered and score >= threshold and score > best.get(passage.source, (0.0, 0))[0]:
+            best[passage.source] = (score, n)
+    return [n for _, n in best.values()]
+
+
+def _note_groups(notes: list[Note], budget: int) -> list[list[Note]]:
+    groups: list[list[Note]] = [[]]
+    used = 0
+    for note in notes:
+        cost = count_tokens(note.text) + 15
+        if groups[-1] and used + cost > budget:
+            groups.append([])
+            used = 0
+        groups[-1].append(note)
+        used += cost
+    return groups
+
+
+def _finish(notes: list[Note]) -> tuple[list[Bullet], list[Citation]]:
+    """Notes -> at most 7 bullets, citations numbered 1..n across the summary (a quote cited twice keeps its
+    number)."""
+    bullets: list[Bullet] = []
+    citations: dict[tuple[str, int, int], Citation] = {}
+    for note in notes[:MAX_BULLETS]:
+        ids = []
+        for c in note.citations:
+            key = (c.source, c.start, c.end)
+            if key not in citations:
+                citations[key] = replace(c, id=len(citations) + 1)
+            ids.append(citations[key].id)
+        bullets.append(Bullet(note.text, list(dict.fromkeys(ids)), note.supported, note.support, note.kind))
+    return bullets, list(citations.values())

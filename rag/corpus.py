@@ -1,0 +1,119 @@
+"""The corpus folder: how its files are named to users, the text citations point into, and uploads.
+
+Uploads are saved safely: the file name is reduced to a plain name inside the corpus folder (no folders,
+no "..", no hidden files); the type, size and contents are checked with the same reader the ingest uses
+before anything is written; an existing article is never overwritten; the file is written under a hidden
+temporary name and renamed, so a half-written upload is never indexed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Collection
+from contextlib import suppress
+from functools import lru_cache
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+from rag.errors import RagError
+from rag.index import documents
+
+
+class Corpus:
+    """The folder of articles. Paths are stored relative to it (`a.txt`) and shown under it (`corpus/a.txt`)."""
+
+    def __init__(self, folder: Path, max_bytes: int) -> None:
+        self.folder = folder
+        self.max_bytes = max_bytes
+
+    def require(self) -> None:
+        """Raise unless the folder exists."""
+        if not self.folder.is_dir():
+            raise RagError(
+                f"corpus folder {self.folder} does not exist; create it and put .txt, .md, .html or .pdf "
+                "articles in it, or point RAG_CORPUS_DIR at your folder"
+            )
+
+    def display(self, rel: str) -> str:
+        """How a stored source is shown: under the corpus folder as configured, e.g. corpus/a.txt."""
+        return (self.folder / rel).as_posix()
+
+    def resolve(self, given: str, indexed: Collection[str]) -> str:
+        """The indexed file a user means by `given`: corpus/a.txt, a.txt or a full path all work."""
+        candidates = [given, Path(given).as_posix()]
+        with suppress(ValueError):  # not inside the corpus folder
+            candidates.append(Path(given).resolve().relative_to(self.folder.resolve()).as_posix())
+        for candidate in candidates:
+            if candidate in indexed:
+                return candidate
+        known = ", ".join(self.display(p) for p in sorted(indexed)) or "none"
+        raise RagError(f"{given} is not an indexed file; indexed files: {known}")
+
+    def article_text(self, rel: str) -> str:
+        """The normalised text of a file: what citation spans point into. Read once per file version (the chat
+        shows it for every citation on every rerun)."""
+        path = self.folder / rel
+        try:
+            stat = path.stat()
+            return _article_text(path, stat.st_mtime_ns, stat.st_size)
+        except (OSError, documents.SkipFile) as e:
+            raise RagError(f"{self.display(rel)} cannot be read any more: {e}") from e
+
+    def add_upload(self, name: str, data: bytes) -> Path:
+        """Save an uploaded article into the folder after checking it; not indexed yet."""
+        return save_upload(self.folder, name, data, self.max_bytes)
+
+
+@lru_cache(maxsize=64)
+def _article_text(path: Path, mtime_ns: int, size: int) -> str:
+    """`load(path).text`, cached per file version (modification time and size are part of the key)."""
+    return documents.load(path).text
+
+
+def safe_name(name: str) -> str:
+    """A plain file name for `name`, or RagError. Folders are refused rather than stripped silently.
+
+    >>> safe_name("Trade talks (June).txt")
+    'Trade talks (June).txt'
+    >>> safe_name("notes: day 2?.md")
+    'notes_ day 2_.md'
+    """
+    name = name.strip()
+    if PurePosixPath(name).name != name or PureWindowsPath(name).name != name or name in {"", ".", ".."}:
+        raise RagError(f"{name!r} is not a plain file name; upload a file, not a path")
+    if name.startswith("."):
+        raise RagError(f"{name!r} is a hidden file name; rename it so that it does not start with a dot")
+    cleaned = re.sub(r"[^\w .()\-]", "_", name)
+    if len(cleaned.encode()) > 200:
+        raise RagError(f"the file name {name[:40]!r}... is too long (200 bytes at most); shorten it")
+    return cleaned
+
+
+def save_upload(corpus_dir: Path, name: str, data: bytes, max_bytes: int) -> Path:
+    """Check an uploaded file and write it into `corpus_dir`; returns its path. RagError says what is wrong."""
+    filename = safe_name(name)
+    target = corpus_dir / filename
+    if target.resolve().parent != corpus_dir.resolve():
+        raise RagError(f"{name!r} would be saved outside the corpus folder")
+    if target.suffix.lower() not in documents.SUPPORTED:
+        raise RagError(f"{filename}: unsupported file type; upload one of {' '.join(documents.SUPPORTED)}")
+    if len(data) > max_bytes:
+        raise RagError(
+            f"{filename} is too large ({len(data) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.1f} MB, "
+            "RAG_MAX_FILE_MB)"
+        )
+    if not data.strip():
+        raise RagError(f"{filename} is empty")
+    try:
+        documents.parse(target, data)
+    except documents.SkipFile as e:
+        raise RagError(f"{filename} cannot be indexed: {e}") from e
+    if target.exists():
+        if target.read_bytes() == data:
+            raise RagError(f"{filename} is already in the corpus")
+        raise RagError(f"a different {filename} is already in the corpus; rename the file to add it")
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    temporary = corpus_dir / f".{filename}.{os.getpid()}.upload"
+    temporary.write_bytes(data)
+    temporary.replace(target)
+    return target

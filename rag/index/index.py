@@ -1,0 +1,224 @@
+"""One data folder's index: the Chroma collection for the current settings, its manifest rows, its BM25 index,
+the ingest lock, and the clean-up of collections made with other settings.
+
+Parts are opened on first use (Chroma and the embedding model take seconds). One Index can serve many readers
+at once (the chat page shares one between its backends and sessions); ingests are serialised by a file lock,
+across processes too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rag.errors import RagError
+
+if TYPE_CHECKING:
+    import chromadb
+    from langchain_core.embeddings import Embeddings
+
+    from rag.config import Settings
+    from rag.index.bm25 import BM25Index
+    from rag.index.ingest import IngestReport, Progress
+    from rag.index.manifest import Entry, Manifest
+    from rag.index.search import HybridSearcher
+    from rag.index.store import Store
+    from rag.types import Passage
+
+# Chunks are written this many embedding batches at a time: enough for length-sorting to pay off (see
+# Ingester._embed), few enough that a killed ingest loses little.
+EMBED_BATCHES_PER_WRITE = 64
+
+
+class Index:
+    """The searchable index of one data folder, for the chunking and embedding settings in `settings`.
+    `display` maps a stored source (a path relative to the corpus folder) to the path users see."""
+
+    def __init__(self, settings: Settings, embeddings: Embeddings, display: Callable[[str], str] = str) -> None:
+        self.settings = settings
+        self.embeddings = embeddings
+        self.display = display
+        self._ingests = 0  # ingests run by this object: SQLite's data_version only counts other connections'
+        self._manifest: Manifest | None = None
+        self._lock = threading.Lock()
+
+    @cached_property
+    def signature(self) -> dict[str, Any]:
+        """Everything that decides what a stored vector means; a change means a new collection."""
+        from rag.index.chunking import VERSION
+        from rag.index.embeddings import fingerprint, resolve_model_path
+
+        s = self.settings
+        return {
+            "chunker": VERSION,
+            "encoding": s.encoding,
+            "chunk_size": s.chunk_size,
+            "chunk_overlap": s.chunk_overlap,
+            "embedding": fingerprint(resolve_model_path(s.embedding_model)),
+        }
+
+    @cached_property
+    def collection_name(self) -> str:
+        from rag.index.store import collection_name
+
+        return collection_name(self.settings.collection, self.signature)
+
+    @cached_property
+    def client(self) -> chromadb.ClientAPI:
+        from rag.index.store import make_client
+
+        return make_client(self.settings)
+
+    @cached_property
+    def store(self) -> Store:
+        from rag.index.store import open_collection
+
+        return open_collection(self.client, self.collection_name, self.embeddings, self.settings, self.signature)
+
+    @property
+    def manifest(self) -> Manifest:
+        from rag.index.manifest import Manifest
+
+        with self._lock:
+            if self._manifest is None:
+                self._manifest = Manifest(self.settings.data_dir / "manifest.sqlite", self.collection_name)
+            return self._manifest
+
+    @property
+    def bm25_dir(self) -> Path:
+        return self.settings.data_dir / "bm25" / self.collection_name
+
+    @cached_property
+    def searcher(self) -> HybridSearcher:
+        """Hybrid search over this index; it follows ingests by this object and by other processes."""
+        from rag.index.search import HybridSearcher
+
+        s = self.settings
+        return HybridSearcher(
+            self.store,
+            lambda: self._load_bm25() or self._build_bm25(),  # stale after an interrupted ingest: rebuilt in memory
+            candidates=s.candidates,
+            rrf_k=s.rrf_k,
+            version=self.version,
+            display=self.display,
+        )
+
+    def version(self) -> tuple[int, int]:
+        """Changes whenever the collection's contents may have: an ingest here or in another process."""
+        return self.manifest.data_version(), self._ingests
+
+    # --- contents ----------------------------------------------------------------------------------------
+    def files(self) -> dict[str, Entry]:
+        """Indexed files, by path relative to the corpus folder."""
+        return {p: e for p, e in self.manifest.entries().items() if e.state == "done"}
+
+    def require(self) -> None:
+        """Raise unless some file is indexed; one row looked up, cheap enough for every search."""
+        if not self.manifest.any_done():
+            raise RagError(
+                f"the index is empty; put articles in {self.settings.corpus_dir} and run `python -m rag ingest`"
+            )
+
+    def chunks(self, source: str) -> list[Passage]:
+        """The stored chunks of one indexed file (a path relative to the corpus folder), as passages."""
+        from rag.index.search import stored_passage
+        from rag.index.store import iter_chunks
+
+        chunks = iter_chunks(self.store, ["documents", "metadatas"], where={"source": source})
+        return [stored_passage(i, t, m, self.display) for i, t, m in chunks]
+
+    # --- ingest ------------------------------------------------------------------------------------------
+    def ingest(self, corpus_dir: Path, progress: Progress = False) -> IngestReport:
+        """Bring the index in step with `corpus_dir` (see rag.index.ingest). `progress`: a terminal bar (True), or
+        a function called with (chunks embedded, chunks to embed)."""
+        from rag.index.chunking import make_splitter
+        from rag.index.ingest import Ingester
+
+        s = self.settings
+        with self._ingest_lock():
+            batch = s.embed_batch_size
+            ingester = Ingester(
+                self.store,
+                self.manifest,
+                make_splitter(s.chunk_size, s.chunk_overlap, s.encoding),
+                max_bytes=s.max_file_bytes,
+                embed_batch=batch,
+                write_batch=EMBED_BATCHES_PER_WRITE * batch,
+            )
+            try:
+                report = ingester.run(corpus_dir, progress=progress)
+                report.rebuilt = self._drop_other_collections()
+                if self._load_bm25() is None:
+                    self._build_bm25().save(self.bm25_dir)
+            finally:
+                self._ingests += 1  # even a failed ingest may have changed chunks
+        return report
+
+    @contextmanager
+    def _ingest_lock(self) -> Iterator[None]:
+        from filelock import FileLock, Timeout
+
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self.settings.data_dir / "ingest.lock")
+        try:
+            lock.acquire(timeout=0)
+        except Timeout as e:
+            raise RagError(
+                f"another ingest is running on {self.settings.data_dir} (it holds {lock.lock_file}); "
+                "wait for it to finish, then run this again"
+            ) from e
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _drop_other_collections(self) -> bool:
+        """Delete collections made with other settings, now that this one is complete."""
+        from rag.index.store import drop_collection
+
+        prefix = f"{self.settings.collection}-"
+        others = {c for c in self.manifest.collections() if c != self.collection_name}
+        others |= {c.name for c in self.client.list_collections() if c.name.startswith(prefix)} - {self.collection_name}
+        for name in others:
+            drop_collection(self.client, name)
+            self.manifest.drop_collection(name)
+            shutil.rmtree(self.settings.data_dir / "bm25" / name, ignore_errors=True)
+        return bool(others)
+
+    # --- BM25 --------------------------------------------------------------------------------------------
+    def _generation(self) -> str:
+        """A stamp of the manifest rows: it changes whenever the collection's contents do."""
+        rows = sorted((e.path, e.sha256, e.chunks, e.state) for e in self.manifest.entries().values())
+        return hashlib.sha256(repr(rows).encode()).hexdigest()[:16]
+
+    def _load_bm25(self) -> BM25Index | None:
+        """The saved BM25 index if it matches the collection's current contents, else None."""
+        from rag.index.bm25 import BM25Index
+
+        saved = BM25Index.load(self.bm25_dir)
+        return saved if saved is not None and saved.generation == self._generation() else None
+
+    def _build_bm25(self) -> BM25Index:
+        from rag.index.bm25 import BM25Index
+        from rag.index.store import iter_chunks
+
+        chunks = list(iter_chunks(self.store, ["documents", "metadatas"]))
+        return BM25Index.build(
+            [i for i, _, _ in chunks],
+            [t for _, t, _ in chunks],
+            [str(m["source"]) for _, _, m in chunks],
+            self._generation(),
+        )
+
+    def close(self) -> None:
+        """Close the manifest's database connection (Chroma's client has nothing to close)."""
+        with self._lock:
+            if self._manifest is not None:
+                self._manifest.close()
+                self._manifest = None

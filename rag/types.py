@@ -1,0 +1,42 @@
+"""The value types every layer shares: a passage of an article with its span, and a search hit."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A piece of an article: `text` is the article's normalised text[start:end]."""
+
+    id: str
+    source: str  # path as the user knows it, e.g. corpus/2025-06-10_news_london-talks.txt
+    start: int  # character span in the article's normalised text
+    end: int
+    text: str
+    title: str
+    date: str
+
+
+@dataclass(frozen=True)
+class Hit(Passage):
+    """A passage found by a search, with what each retriever thought of it (None: that one did not find it)."""
+
+    score: float = 0.0  # fused RRF score
+    dense_score: float | None = None  # cosine similarity
+    bm25_score: float | None = None
+    dense_rank: int | None = None  # 1-based
+    bm25_rank: int | None = None
+
+    @classmethod
+    def of(cls, passage: Passage, **scores: Any) -> Hit:
+        """`passage` with scores.
+
+        >>> Hit.of(Passage("c", "a.txt", 0, 3, "abc", "", ""), score=0.5, dense_rank=1).dense_rank
+        1
+        """
+        return cls(**{f.name: getattr(passage, f.name) for f in fields(Passage)}, **scores)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
