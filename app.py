@@ -89,14 +89,35 @@ def show_answer(pipeline: Pipeline, answer: Answer) -> None:
     else:
         for s in answer.sentences:
             marks = " ".join(f"[{c}]" for c in s.citations)
+            why = f": {s.reason}" if s.reason else ""
             st.markdown(
-                f"{s.text} {marks}" if s.supported else f":orange[{s.text} {marks}] *(not supported by the sources)*"
+                f"{s.text} {marks}"
+                if s.supported
+                else f":orange[{s.text} {marks}] *(not supported by the sources{why})*"
             )
         show_citations(pipeline, answer.citations)
     if answer.condensed_question != answer.question:
         with st.expander("Searched for", expanded=False):
             st.caption(answer.condensed_question)
+    if answer.trace:
+        show_trace(answer.trace, answer.timings)
     show_note(answer.note, answer.model, answer.timings.get("total_s", 0.0))
+
+
+def show_trace(trace: dict[str, Any], timings: dict[str, float]) -> None:
+    """A collapsed account of the answer: what was retrieved, what the model saw, how each sentence was checked."""
+    with st.expander("How this answer was checked", expanded=False):
+        st.caption(f"Support check: {trace['support']}. Searched for: {trace['prompt']['question']}")
+        if trace["sentences"]:
+            st.dataframe(
+                [{k: s[k] for k in ("text", "stage", "score", "supported", "reason")} for s in trace["sentences"]],
+                hide_index=True,
+            )
+        st.caption("Retrieved passages (dense and BM25 ranks):")
+        st.dataframe(trace["retrieved"], hide_index=True)
+        shown = ", ".join(f"{p['source']}:{p['start']}-{p['end']}" for p in trace["prompt"]["passages"])
+        st.caption(f"The model saw: {shown or 'nothing'}")
+        st.caption("Timings: " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
 
 
 def show_summary(pipeline: Pipeline, summary: Summary) -> None:

@@ -11,6 +11,7 @@ NAMES = {
     "scale": "search latency at 100k chunks (SciFact repeated) next to the original index, index sizes",
     "answers": "answer latency of the bundled model on the seed corpus: first token, total, tokens/s, overhead",
     "summaries": "CNN/DailyMail ROUGE of the summaries (extractive, bundled model) next to Lead-3",
+    "support": "the support judge (lexical, bundled models) against human labels (QAGS-XSum) and synthetic errors",
 }
 
 

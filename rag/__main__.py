@@ -144,7 +144,8 @@ def render(answer: Answer) -> str:
         lines = []
         for s in answer.sentences:
             marks = "".join(f"[{c}]" for c in s.citations)
-            lines.append(f"{s.text} {marks}".rstrip() + ("" if s.supported else "  (not supported by the sources)"))
+            unsupported = f"  (not supported by the sources{': ' + s.reason if s.reason else ''})"
+            lines.append(f"{s.text} {marks}".rstrip() + ("" if s.supported else unsupported))
         lines += ["", "Sources:", *_sources(answer.citations)]
     if answer.condensed_question != answer.question:
         lines.append(f"(searched for: {answer.condensed_question})")

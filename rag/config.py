@@ -67,6 +67,15 @@ class Settings(BaseSettings):
     min_relevance: float = Field(
         0.2, ge=-1, le=1, description="Best passage similarity below which a question is refused without asking."
     )
+    support: Literal["lexical", "judge"] = Field(
+        "lexical",
+        description="How answer sentences are checked: lexical (shared words, names, numbers) or judge (those rules, "
+        "then the answer model asked yes/no; not for extractive answers). Lexical until the judge's measurements "
+        "hold up (docs/benchmarks.md).",
+    )
+    judge_threshold: float = Field(
+        0.5, ge=0, le=1, description="The judge's P(yes) / (P(yes) + P(no)) from which a sentence is supported."
+    )
     bundled_context: int = Field(4096, ge=512, description="Context window of the bundled model, in tokens.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "ERROR", description="Log messages from this level up go to stderr (WARNING shows swallowed errors)."

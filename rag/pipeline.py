@@ -73,6 +73,7 @@ class Pipeline:
                     min_support=s.min_support,
                     min_relevance=s.min_relevance,
                     fallback=backend.extractive,
+                    judge=backend.judge(),
                 )
             return self._answerer
 

@@ -21,6 +21,7 @@ SEED = ROOT / "corpus"
 NEWS = "2025-06-10_news_london-talks-day-two.txt"
 COMMENTARY = "2025-06-10_commentary_besant-leaves-london-talks.txt"
 SMALL = MODELS["qwen2.5-coder-0.5b"]  # the fast bundled model, for tests about real answers
+DEFAULT = MODELS["qwen2.5-coder-1.5b"]  # the default one, where the small one cannot do the job (the judge)
 
 
 @pytest.fixture(autouse=True)
@@ -53,6 +54,12 @@ def embeddings() -> object:
 def small_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The 0.5B model joined from its registry pieces (checked), once per test session."""
     return ensure_gguf(SMALL, tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def default_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default 1.5B model joined from its registry pieces (checked), once per test session."""
+    return ensure_gguf(DEFAULT, tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture

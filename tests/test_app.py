@@ -45,6 +45,9 @@ def test_a_question_gets_a_cited_answer_with_the_quote_highlighted_in_its_articl
     shown = [h.proto.body for h in app.get("html")]
     assert any("<mark>" in body and "five hours" in body.split("<mark>")[1] for body in shown)
     assert any("Basant left London" in body for body in shown)  # the article around the quote, not just it
+    assert any(e.label == "How this answer was checked" for e in app.expander)
+    checked = [d.value for d in app.dataframe]
+    assert any("five hours" in " ".join(map(str, frame["text"])) for frame in checked if "stage" in frame)
 
 
 def test_a_follow_up_is_condensed_and_shown(app: AppTest) -> None:

@@ -109,6 +109,8 @@ def test_a_locally_hosted_server_is_one_setting_away(
     assert code == 0, err
     result = json.loads(out)
     assert result["model"] == "openai:local-model" and not result["refused"]
+    assert set(result["trace"]) == {"retrieved", "prompt", "support", "sentences"}
+    assert result["trace"]["support"] == "lexical" and result["trace"]["retrieved"][0]["dense_rank"]
     assert "hearing" in result["answer"].lower()
     assert {Path(c["source"]).name for c in result["citations"]} <= {NEWS, COMMENTARY}
 

@@ -1,3 +1,3 @@
-"""Answers and summaries with checked citations: citations (parsing and verifying), prompts, answer, summarize,
-extractive (no model), models (the backend factory), fallback, bundled (the shipped models).
-Imports nothing from rag.index."""
+"""Answers and summaries with checked citations: citations (parsing and verifying), judge (the support judge),
+prompts, answer, summarize, extractive (no model), models (the backend factory), fallback, bundled (the
+shipped models). Imports nothing from rag.index."""

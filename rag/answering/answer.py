@@ -19,8 +19,9 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
-from rag.answering.citations import Citation, Sentence, verify
+from rag.answering.citations import Citation, Sentence, Verified, split_sentences, verify
 from rag.answering.fallback import Fallback, ModelFailed
+from rag.answering.judge import Judge, Verdict
 from rag.answering.prompts import CONDENSE, PROMPT, format_history, format_passages
 from rag.errors import RagError, describe_error
 from rag.text import count_tokens
@@ -51,6 +52,7 @@ class Answer:
     model: str
     timings: dict[str, float] = field(default_factory=dict)
     note: str = ""
+    trace: dict[str, Any] = field(default_factory=dict)  # how it was found and checked (see Answerer._trace)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -118,6 +120,7 @@ class Answerer:
     min_support: float
     min_relevance: float
     fallback: Callable[[dict[str, Any]], str] | None = None  # used when `generate` fails (a server down)
+    judge: Judge | None = None  # decides what is supported; None: the lexical check (rag.answering.citations)
 
     def chain(self) -> Runnable[dict[str, Any], Any]:
         """The whole pipeline as one LCEL runnable: {"question", "history", "k"} -> tokens..., then an Answer."""
@@ -193,11 +196,13 @@ class Answerer:
             yield self._refusal(state, text, note=note or "the model returned an empty answer")
             return
         verified_at = time.perf_counter()
-        verified = verify(text, passages, self.min_support, state["standalone"])
+        verified, verdicts, judge_note = self._check(text, passages, state["standalone"], quoted=failed)
+        note = f"{note}; {judge_note}" if note and judge_note else note or judge_note
         timings["verify_s"] = time.perf_counter() - verified_at
         timings["total_s"] = time.perf_counter() - state["started"]
+        trace = self._trace(state, verified.sentences, verdicts)
         if (reason := refusal_reason(text, verified.sentences)) is not None:
-            yield self._refusal(state, text, note=note or reason)
+            yield self._refusal(state, text, note=note or reason, trace=trace)
             return
         yield Answer(
             question=state["question"],
@@ -210,7 +215,54 @@ class Answerer:
             model=self.model,
             timings=timings,
             note=note,
+            trace=trace,
         )
+
+    def _check(
+        self, text: str, passages: list[Hit], question: str, quoted: bool
+    ) -> tuple[Verified, list[Verdict] | None, str]:
+        """Verify `text`; with a judge (not for quoted, extractive text), the judge decides what is supported.
+        If the judge's model fails, the lexical check stands in, with a note."""
+        if self.judge is None or quoted:
+            return verify(text, passages, self.min_support, question), None, ""
+        judge = self.judge
+        claims = [raw for raw, _ in split_sentences(text)]
+        verdicts, note = Fallback(judge.judge, lambda *_: None, "a lexical check")(claims, passages, question)
+        return verify(text, passages, self.min_support, question, verdicts=verdicts), verdicts, note
+
+    def _trace(
+        self, state: dict[str, Any], sentences: Sequence[Sentence], verdicts: Sequence[Verdict] | None
+    ) -> dict[str, Any]:
+        """What was retrieved (with each retriever's rank), what the model saw, and how each sentence was judged."""
+        return {
+            "retrieved": [
+                {
+                    "source": h.source,
+                    "start": h.start,
+                    "end": h.end,
+                    "score": round(h.score, 4),
+                    "dense_rank": h.dense_rank,
+                    "bm25_rank": h.bm25_rank,
+                    "dense_score": None if h.dense_score is None else round(h.dense_score, 4),
+                }
+                for h in state["hits"]
+            ],
+            "prompt": {
+                "question": state["standalone"],
+                "passages": [{"source": h.source, "start": h.start, "end": h.end} for h in state["passages"]],
+            },
+            "support": "judge" if verdicts is not None else "lexical",
+            "sentences": [
+                {
+                    "text": s.text,
+                    "stage": v.stage if v else "lexical",
+                    "score": round(s.support, 4),
+                    "supported": s.supported,
+                    "reason": s.reason,
+                }
+                for s, v in zip(sentences, _padded(verdicts, len(sentences)), strict=True)
+            ],
+        }
 
     def _tokens(self, prompt: dict[str, Any]) -> Iterator[str | ModelFailed]:
         """The model's tokens; if it fails and there is a fallback, ModelFailed and the extractive answer."""
@@ -218,7 +270,7 @@ class Answerer:
             return self.generate.stream(prompt)
         return Fallback(self.generate.stream, self.fallback, "an extractive answer").stream(prompt)
 
-    def _refusal(self, state: dict[str, Any], raw: str, note: str) -> Answer:
+    def _refusal(self, state: dict[str, Any], raw: str, note: str, trace: dict[str, Any] | None = None) -> Answer:
         timings = state["timings"]
         timings["total_s"] = time.perf_counter() - state["started"]
         return Answer(
@@ -232,7 +284,12 @@ class Answerer:
             model=self.model,
             timings=timings,
             note=f"{note}; model said: {raw.strip()[:300]!r}" if raw.strip() else note,
+            trace=trace or self._trace(state, [], None),
         )
+
+
+def _padded(verdicts: Sequence[Verdict] | None, n: int) -> list[Verdict | None]:
+    return list(verdicts) if verdicts is not None else [None] * n
 
 
 def llm_generation(llm: Runnable[Any, BaseMessage]) -> Runnable[dict[str, Any], str]:

@@ -13,9 +13,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from rag.text import SENTENCE_END, content_words, names, numbers, sentence_spans
 from rag.types import Passage
+
+if TYPE_CHECKING:
+    from rag.answering.judge import Verdict
 
 _MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 
@@ -36,7 +40,8 @@ class Sentence:
     text: str  # without citation markers
     citations: list[int] = field(default_factory=list)  # passage numbers as written by the model
     supported: bool = False
-    support: float = 0.0
+    support: float = 0.0  # the lexical share, or the judge's score
+    reason: str = ""  # the judge's, when a judge decided
 
 
 @dataclass
@@ -104,14 +109,22 @@ def best_span(sentence: str, passage: str, context: Set[str] = frozenset()) -> t
 
 
 def verify(
-    text: str, passages: Sequence[Passage], threshold: float, question: str = "", *, combine: bool = False
+    text: str,
+    passages: Sequence[Passage],
+    threshold: float,
+    question: str = "",
+    *,
+    combine: bool = False,
+    verdicts: Sequence[Verdict] | None = None,
 ) -> Verified:
     """Check each sentence of `text` against the passages. A citation is the passage sentence that best supports
     the answer sentence (file + span), numbered 1..n in order of first use; two answer sentences supported by
     the same passage sentence share its number. A sentence that only restates the question (no content word of
     its own) is never supported: it would always "match" the passage the question was retrieved with.
     With `combine`, a sentence citing several passages may also be supported by them together (a summary's
-    "A says x, while B says y").
+    "A says x, while B says y"). With `verdicts` (a support judge's, one per sentence of `split_sentences(text)`),
+    the judge decides what is supported and the lexical scores only choose what to cite: a sentence the judge
+    supports that cites nothing valid cites the passage closest in words.
 
     >>> passage = Passage("c1", "a.txt", 100, 140, "Talks resumed at 8 PM. Nobody spoke.", "", "")
     >>> checked = verify("They resumed at 8 PM [1]. They resumed at 9 PM [1].", [passage], 0.65)
@@ -124,7 +137,7 @@ def verify(
     context = set().union(*(content_words(p.text) for p in passages))
     sentences: list[Sentence] = []
     citations: dict[tuple[int, int, int], Citation] = {}  # (passage number, start, end) -> citation
-    for raw, cited in split_sentences(text):
+    for i, (raw, cited) in enumerate(split_sentences(text)):
         valid = [n for n in cited if 1 <= n <= len(passages)]
         scores = {n: support(raw, passages[n - 1].text, context) for n in range(1, len(passages) + 1)}
         best_cited = max((scores[n] for n in valid), default=0.0)
@@ -132,9 +145,12 @@ def verify(
             together = " ".join(passages[n - 1].text for n in valid)
             best_cited = max(best_cited, support(raw, together, context))
         best_any = max(scores, key=lambda n: scores[n]) if scores else None
+        verdict = verdicts[i] if verdicts is not None else None
         if best_cited < threshold and best_any is not None and scores[best_any] >= threshold:
             valid = [best_any]  # nothing (valid) cited supports it, but one passage clearly does
             best_cited = scores[best_any]
+        elif verdict is not None and verdict.supported and not valid and best_any is not None and scores[best_any]:
+            valid = [best_any]  # the judge supports it: cite the passage closest in words
         ids = []
         for n in valid:
             passage = passages[n - 1]
@@ -144,7 +160,12 @@ def verify(
                 start = passage.start
                 citations[key] = Citation(len(citations) + 1, passage.source, start + a, start + b, passage.text[a:b])
             ids.append(citations[key].id)
-        supported = bool(valid) and best_cited >= threshold and bool(content_words(raw) - asked)
-        sentences.append(Sentence(raw, list(dict.fromkeys(ids)), supported=supported, support=best_cited))
+        ids = list(dict.fromkeys(ids))
+        if verdict is not None:
+            supported = bool(valid) and verdict.supported and bool(content_words(raw) - asked)
+            sentences.append(Sentence(raw, ids, supported=supported, support=verdict.score, reason=verdict.reason))
+        else:
+            supported = bool(valid) and best_cited >= threshold and bool(content_words(raw) - asked)
+            sentences.append(Sentence(raw, ids, supported=supported, support=best_cited))
     rendered = " ".join(s.text + "".join(f" [{c}]" for c in s.citations) for s in sentences)
     return Verified(sentences, list(citations.values()), rendered)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
     from langchain_core.runnables import Runnable
 
+    from rag.answering.judge import Judge
     from rag.config import Settings
     from rag.types import Passage
 
@@ -97,6 +98,14 @@ class Backend:
         from rag.answering.answer import llm_condenser
 
         return llm_condenser(self.chat_model()) if self.uses_model else None
+
+    def judge(self) -> Judge | None:
+        """The support judge for answers (the answer model asked yes/no), or None for the lexical check."""
+        from rag.answering.judge import ModelJudge
+
+        if not self.uses_model or self.settings.support != "judge":
+            return None
+        return ModelJudge(self.chat_model(), self.settings.judge_threshold)
 
     def summarize(
         self, articles: dict[str, list[Passage]], title: str, topic: str, progress: Progress | None = None

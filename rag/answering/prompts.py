@@ -50,6 +50,19 @@ CONDENSE = ChatPromptTemplate.from_messages(
     ]
 )
 
+# The support judge's question. It starts exactly like PROMPT (same system text, same passages), so llama.cpp
+# reuses the answer's cached prompt and reads only the claim and the question.
+JUDGE = ChatPromptTemplate.from_messages(
+    [
+        ("system", SYSTEM),
+        (
+            "human",
+            "Passages:\n\n{passages}\n\nClaim: {claim}\n\nDo the passages support every part of the claim? "
+            "Answer only Yes or No.",
+        ),
+    ]
+)
+
 MAP = ChatPromptTemplate.from_messages(
     [
         (

@@ -1,0 +1,139 @@
+"""The support judge: does a passage support every part of a sentence? Used on answers and summaries.
+
+Two stages. Stage 1 is deterministic and free: a sentence that states a number or a name the passages lack,
+or only restates the question, is unsupported without asking a model (small models invent figures and
+borrow names). Stage 2 asks a model a strict yes/no question per sentence (MiniCheck-style: "do the passages
+support every part of the claim?") and reads the answer from the first token's log-probabilities, not from
+free text: the score is P(yes) / (P(yes) + P(no)), so it can be thresholded. The judge prompt starts exactly
+like the answer prompt (same system text, same numbered passages), so llama.cpp reuses the answer's cached
+prompt and each sentence costs only its own few tokens.
+
+`LexicalJudge` is the old check alone (the share of a sentence's content words found in the passage, see
+rag.answering.citations.support): fast, deterministic, blind to a wrong relation between right words.
+What the model judge still misses is measured in docs/benchmarks.md (`make bench NAME=support`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from rag.answering.citations import support
+from rag.answering.prompts import JUDGE, format_passages
+from rag.errors import describe_error
+from rag.text import content_words, names, numbers
+from rag.types import Passage
+
+logger = logging.getLogger(__name__)
+
+TOP_LOGPROBS = 10  # alternatives asked for at the first token: "Yes", "yes", " Yes", "No", ... are among them
+
+
+@dataclass(frozen=True)
+class Verdict:
+    supported: bool
+    score: float  # 0..1: the lexical share, or the model's P(yes)
+    reason: str
+    stage: str  # "rules" (settled without a model), "lexical" or "model"
+
+
+class Judge(Protocol):
+    def judge(self, claims: Sequence[str], passages: Sequence[Passage], question: str = "") -> list[Verdict]:
+        """A verdict per claim, each against all of `passages` (what the model saw)."""
+        ...
+
+
+def rule_check(claim: str, passages: Sequence[Passage], question: str = "") -> str | None:
+    """Stage 1: why `claim` is unsupported whatever a model would say, or None.
+
+    >>> p = [Passage("c", "a.txt", 0, 40, "Talks in London lasted five hours.", "", "")]
+    >>> rule_check("Talks in London lasted 5 hours.", p)
+    'states 5, which the passages do not'
+    >>> rule_check("Talks in Paris lasted five hours.", p)
+    'names Paris, which the passages do not'
+    >>> rule_check("The talks lasted.", p, question="How long did the talks last?")
+    'only restates the question'
+    >>> rule_check("Talks in London lasted five hours.", p) is None
+    True
+    """
+    text = " ".join(p.text for p in passages)
+    missing_numbers = numbers(claim) - numbers(text)
+    if missing_numbers:
+        return f"states {', '.join(sorted(missing_numbers))}, which the passages do not"
+    missing_names = names(claim) - content_words(text)
+    if missing_names:
+        written = [w for w in dict.fromkeys(re.findall(r"[A-Z][\w'-]*", claim)) if content_words(w) & missing_names]
+        return f"names {', '.join(written or sorted(missing_names))}, which the passages do not"
+    if question and not content_words(claim) - content_words(question):
+        return "only restates the question"
+    return None
+
+
+@dataclass(frozen=True)
+class LexicalJudge:
+    """Stage 1, then the share of the claim's content words found in the best single passage."""
+
+    threshold: float
+
+    def judge(self, claims: Sequence[str], passages: Sequence[Passage], question: str = "") -> list[Verdict]:
+        verdicts = []
+        for claim in claims:
+            if (reason := rule_check(claim, passages, question)) is not None:
+                verdicts.append(Verdict(False, 0.0, reason, "rules"))
+                continue
+            score = max((support(claim, p.text) for p in passages), default=0.0)
+            supported = score >= self.threshold
+            share = f"{score:.0%} of its words are in a passage"
+            verdicts.append(Verdict(supported, score, share, "lexical"))
+        return verdicts
+
+
+class ModelJudge:
+    """Stage 1, then a yes/no question to a chat model (an OpenAI-compatible one that returns logprobs)."""
+
+    def __init__(self, chat_model: Any, threshold: float) -> None:
+        self.llm = chat_model.bind(logprobs=True, top_logprobs=TOP_LOGPROBS, max_completion_tokens=1)
+        self.threshold = threshold
+
+    def judge(self, claims: Sequence[str], passages: Sequence[Passage], question: str = "") -> list[Verdict]:
+        verdicts = []
+        formatted = format_passages(passages)
+        for claim in claims:
+            if (reason := rule_check(claim, passages, question)) is not None:
+                verdicts.append(Verdict(False, 0.0, reason, "rules"))
+                continue
+            score = self.score(formatted, claim)
+            supported = score >= self.threshold
+            said = "supports" if supported else "does not support"
+            verdicts.append(Verdict(supported, score, f"the judge says the passage {said} it (P={score:.2f})", "model"))
+        return verdicts
+
+    def score(self, formatted_passages: str, claim: str) -> float:
+        """P(yes) / (P(yes) + P(no)) at the judge's first token; 0.5 when it says neither."""
+        message = (JUDGE | self.llm).invoke({"passages": formatted_passages, "claim": claim})
+        return yes_share(message.response_metadata.get("logprobs"))
+
+
+def yes_share(logprobs: dict[str, Any] | None) -> float:
+    """P(yes) / (P(yes) + P(no)) from an OpenAI-style `logprobs` object of the first token; 0.5 if neither shows.
+
+    >>> first = {"content": [{"token": "Yes", "logprob": -0.1, "top_logprobs": [
+    ...     {"token": "Yes", "logprob": -0.1}, {"token": "No", "logprob": -2.4}, {"token": " yes", "logprob": -5.0}]}]}
+    >>> round(yes_share(first), 3)
+    0.909
+    >>> yes_share({"content": [{"token": "Maybe", "logprob": -0.1, "top_logprobs": []}]})
+    0.5
+    """
+    try:
+        first = logprobs["content"][0] if logprobs else None
+        options = first.get("top_logprobs") or [first] if first else []
+    except (KeyError, IndexError, TypeError):
+        logger.warning("the judge's reply has no readable logprobs: %s", describe_error(ValueError(logprobs)))
+        return 0.5
+    yes = sum(math.exp(o["logprob"]) for o in options if o["token"].strip().lower() == "yes")
+    no = sum(math.exp(o["logprob"]) for o in options if o["token"].strip().lower() == "no")
+    return yes / (yes + no) if yes + no > 0 else 0.5
