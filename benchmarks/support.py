@@ -2,10 +2,12 @@
 
 Data: files in the QAGS row format (`{"article", "summary_sentences": [{"sentence", "responses":
 [{"response": "yes"|"no"}, ...]}]}`), the label being the majority vote; default QAGS-XSum (239 BBC summary
-sentences judged by three people each). A sentence is judged the way an answer sentence is: the article is
-chunked as the index would chunk it (RAG_CHUNK_SIZE / RAG_CHUNK_OVERLAP tokens), its chunks are ranked by
-MiniLM similarity to the sentence, and the best that fit the answer prompt's budget (RAG_CONTEXT_TOKENS), in
-article order, are the passages the judge sees (most XSum articles fit whole).
+sentences judged by three people each). A .yaml file is a labelled set of our own (evals/support.yaml):
+sentences the bundled models wrote, each judged against the one passage it cited. A QAGS sentence is judged
+the way an answer sentence is: the article is chunked as the index would chunk it (RAG_CHUNK_SIZE /
+RAG_CHUNK_OVERLAP tokens), its chunks are ranked by MiniLM similarity to the sentence, and the best that fit
+the answer prompt's budget (RAG_CONTEXT_TOKENS), in article order, are the passages the judge sees (most XSum
+articles fit whole).
 
 Judges: `lexical` (the old check: rules, then the share of content words in the best passage) and `judge`
 (rules, then the bundled model's yes/no log-probabilities), for each `--bundled-model`; the model's score is
@@ -30,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import BENCHDATA, median, p95, require, table, write_json
+from benchmarks.common import BENCHDATA, ROOT, median, p95, require, table, write_json
 from rag.config import Settings
 from rag.types import Passage
 
@@ -48,7 +50,26 @@ class Case:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+def load_labelled(path: Path, limit: int | None) -> list[Case]:
+    """Our own labelled set (evals/support.yaml): model-written sentences, each with the passage it cited (file
+    and span, read from the file here) and a label given by reading; rows not labelled yet are left out."""
+    import yaml
+
+    from rag.index.documents import load
+
+    cases = []
+    for row in yaml.safe_load(require(path).read_text(encoding="utf-8")):
+        if row["label"] not in ("supported", "unsupported"):
+            continue
+        text = load(ROOT / row["source"]).text[row["start"] : row["end"]]
+        passage = Passage(row["id"], row["source"], row["start"], row["end"], text, "", "")
+        cases.append(Case(row["sentence"], row["label"] == "supported", [passage]))
+    return cases[:limit] if limit else cases
+
+
 def load_cases(path: Path, settings: Settings, embeddings: Any, limit: int | None) -> list[Case]:
+    if path.suffix in (".yaml", ".yml"):
+        return load_labelled(path, limit)
     from rag.answering.answer import select_passages
     from rag.index.chunking import chunk_text, make_splitter
     from rag.types import Hit

@@ -139,3 +139,19 @@ def test_the_real_default_model_catches_a_wrong_relation_the_lexical_check_passe
     judged = ModelJudge(llm, threshold=0.5).judge([WRONG_DAY, right], PASSAGES)
     assert [v.supported for v in judged] == [False, True], [v.score for v in judged]
     del server
+
+
+def test_our_labelled_set_points_at_real_passages() -> None:
+    """evals/support.yaml: every row labelled with a reason, its passage a chunk-sized span of a real file."""
+    import yaml
+
+    from rag.index.documents import load
+
+    from .conftest import ROOT
+
+    rows = yaml.safe_load((ROOT / "evals" / "support.yaml").read_text(encoding="utf-8"))
+    assert len({r["id"] for r in rows}) == len(rows) >= 90
+    assert all(r["label"] in ("supported", "unsupported") and r["reason"].strip() for r in rows)
+    for r in rows:
+        text = load(ROOT / r["source"]).text
+        assert 0 <= r["start"] < r["end"] <= len(text) and r["end"] - r["start"] > 100, r["id"]
