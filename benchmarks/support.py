@@ -151,6 +151,15 @@ def score_all(cases: list[Case], row: str, scorer: Callable[[Case], float]) -> N
             print(f"  {row}: {n}/{len(cases)}", flush=True)
 
 
+def stage_one(case: Case) -> float | None:
+    """The score stage 1 settles a sentence with (0: a rule says unsupported, 1: quoted word for word), or None."""
+    from rag.answering.judge import quoted, rule_check
+
+    if rule_check(case.sentence, case.passages) is not None:
+        return 0.0
+    return 1.0 if quoted(case.sentence, case.passages) else None
+
+
 def model_scorer(judge: Any) -> Callable[[Case], float]:
     """The model's score alone (no rules) for a case: P(yes) / (P(yes) + P(no))."""
     from rag.answering.prompts import format_passages
@@ -171,7 +180,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--json", dest="json_out", type=Path, help="also write the totals here")
     args = parser.parse_args(argv)
 
-    from rag.answering.judge import LexicalJudge, ModelJudge, rule_check
+    from rag.answering.judge import LexicalJudge, ModelJudge
     from rag.answering.models import Backend
     from rag.index.embeddings import configured_embeddings
 
@@ -198,9 +207,10 @@ def main(argv: list[str]) -> int:
         judge = ModelJudge(backend.chat_model(), threshold=0.5)
         score_all(everything, f"{label} alone", model_scorer(judge))
         for case in everything:  # two stages: the rules settle a sentence before the model is asked
-            by_rules = rule_check(case.sentence, case.passages) is not None
-            case.scores[f"{label} + rules"] = 0.0 if by_rules else case.scores[f"{label} alone"]
-            case.seconds[f"{label} + rules"] = 0.0 if by_rules else case.seconds[f"{label} alone"]
+            settled = stage_one(case)
+            alone = f"{label} alone"
+            case.scores[f"{label} + rules"] = case.scores[alone] if settled is None else settled
+            case.seconds[f"{label} + rules"] = case.seconds[alone] if settled is None else 0.0
         rows[f"{label} alone"] = rows[f"{label} + rules"] = 0.5
         backend.close()
 
@@ -259,7 +269,7 @@ def main(argv: list[str]) -> int:
             print("\nrecall of unsupported on synthetic changes")
             print(table(synth_rows, ("judge", *(f"{k} ({counts[k]})" for k in kinds))))
         results["datasets"][name] = per_judge
-    settled = sum(rule_check(c.sentence, c.passages) is not None for c in everything)
+    settled = sum(stage_one(c) is not None for c in everything)
     results["stage1_share"] = round(settled / len(everything), 4) if everything else 0.0
     print(f"\nstage 1 settles {results['stage1_share']:.1%} of the sentences without a model")
     path = write_json("support", results)

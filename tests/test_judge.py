@@ -69,6 +69,9 @@ def test_stage_one_settles_invented_numbers_without_asking_the_model() -> None:
     verdicts = ModelJudge(RunnableLambda(scripted), threshold=0.5).judge(claims, PASSAGES)
     assert [(v.supported, v.stage) for v in verdicts] == [(False, "rules"), (False, "rules")]
     assert "9" in verdicts[0].reason and "Geneva" in verdicts[1].reason
+    copied = "Tuesday's talks lasted five hours before pausing, and resumed at 8 PM local time in London."
+    (kept,) = ModelJudge(RunnableLambda(ScriptedJudge(p_yes=0.01, p_no=0.99)), threshold=0.5).judge([copied], PASSAGES)
+    assert (kept.supported, kept.stage) == (True, "rules")  # a quote needs no model
     assert not scripted.prompts
 
 

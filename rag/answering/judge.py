@@ -1,8 +1,9 @@
-"""The support judge: does a passage support every part of a sentence? Used on answers and summaries.
+"""The support judge: does a passage support every part of a sentence? Used on answers (not yet on summaries).
 
 Two stages. Stage 1 is deterministic and free: a sentence that states a number or a name the passages lack,
 or only restates the question, is unsupported without asking a model (small models invent figures and
-borrow names). Stage 2 asks a model a strict yes/no question per sentence (MiniCheck-style: "do the passages
+borrow names); a sentence of eight words or more that stands word for word in a passage is supported.
+Stage 2 asks a model a strict yes/no question per sentence (MiniCheck-style: "do the passages
 support every part of the claim?") and reads the answer from the first token's log-probabilities, not from
 free text: the score is P(yes) / (P(yes) + P(no)), so it can be thresholded. The judge prompt starts exactly
 like the answer prompt (same system text, same numbered passages), so llama.cpp reuses the answer's cached
@@ -73,6 +74,22 @@ def rule_check(claim: str, passages: Sequence[Passage], question: str = "") -> s
     return None
 
 
+def quoted(claim: str, passages: Sequence[Passage], min_words: int = 8) -> bool:
+    """Whether `claim` (at least `min_words` words) stands word for word in a passage: a quote needs no model.
+    Case, spacing and the final full stop are ignored; a shorter fragment can mean something else out of place.
+
+    >>> p = [Passage("c", "a.txt", 0, 70, "On Tuesday the talks lasted five hours before pausing at noon.", "", "")]
+    >>> quoted("The talks lasted five hours before pausing at noon.", p), quoted("The talks lasted five hours.", p)
+    (True, False)
+    """
+    words = _plain(claim)
+    return len(words.split()) >= min_words and any(words in _plain(p.text) for p in passages)
+
+
+def _plain(text: str) -> str:
+    return " ".join(re.sub(r"[\u201c\u201d\u2018\u2019\"]", "'", text).lower().split()).rstrip(".")
+
+
 @dataclass(frozen=True)
 class LexicalJudge:
     """Stage 1, then the share of the claim's content words found in the best single passage."""
@@ -105,6 +122,9 @@ class ModelJudge:
         for claim in claims:
             if (reason := rule_check(claim, passages, question)) is not None:
                 verdicts.append(Verdict(False, 0.0, reason, "rules"))
+                continue
+            if quoted(claim, passages):
+                verdicts.append(Verdict(True, 1.0, "quoted word for word from a passage", "rules"))
                 continue
             score = self.score(formatted, claim)
             supported = score >= self.threshold
