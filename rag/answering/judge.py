@@ -25,7 +25,6 @@ from typing import Any, Protocol
 
 from rag.answering.citations import support
 from rag.answering.prompts import JUDGE, format_passages
-from rag.errors import describe_error
 from rag.text import content_words, names, numbers
 from rag.types import Passage
 
@@ -152,7 +151,7 @@ def yes_share(logprobs: dict[str, Any] | None) -> float:
         first = logprobs["content"][0] if logprobs else None
         options = first.get("top_logprobs") or [first] if first else []
     except (KeyError, IndexError, TypeError):
-        logger.warning("the judge's reply has no readable logprobs: %s", describe_error(ValueError(logprobs)))
+        logger.warning("the judge's reply has no readable logprobs: %.200r", logprobs)
         return 0.5
     yes = sum(math.exp(o["logprob"]) for o in options if o["token"].strip().lower() == "yes")
     no = sum(math.exp(o["logprob"]) for o in options if o["token"].strip().lower() == "no")
