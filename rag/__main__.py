@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from rag.errors import RagError, describe_error
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but tab and newline, DEL, C1
 
 if TYPE_CHECKING:
     from rag.answering.answer import Answer
@@ -63,7 +66,7 @@ def _pipeline() -> Iterator[Pipeline]:
 def _ingest(args: argparse.Namespace) -> int:
     with _pipeline() as pipeline:
         report = pipeline.ingest(progress=not (args.quiet or args.json))
-    print(json.dumps(report.to_json()) if args.json else report.summary())
+    print(json.dumps(report.to_json()) if args.json else terminal_safe(report.summary()))
     return 0
 
 
@@ -79,8 +82,8 @@ def _search(args: argparse.Namespace) -> int:
         print("no passages found")
     for n, hit in enumerate(hits, start=1):
         ranks = f"dense #{hit.dense_rank or '-'}, bm25 #{hit.bm25_rank or '-'}"
-        print(f"[{n}] {hit.source}:{hit.start}-{hit.end}  (score {hit.score:.4f}; {ranks})")
-        print("    " + " ".join(hit.text.split())[:400])
+        print(terminal_safe(f"[{n}] {hit.source}:{hit.start}-{hit.end}  (score {hit.score:.4f}; {ranks})"))
+        print(terminal_safe("    " + " ".join(hit.text.split())[:400]))
     return 0
 
 
@@ -94,17 +97,18 @@ def _ask(args: argparse.Namespace) -> int:
             if isinstance(item, Answer):
                 answer = item
             elif live:
-                print(item, end="", file=sys.stderr, flush=True)
+                print(terminal_safe(item), end="", file=sys.stderr, flush=True)
     assert answer is not None
     if live:
         print("\n", file=sys.stderr)
-    print(json.dumps(answer.to_json(), ensure_ascii=False, indent=2) if args.json else render(answer))
+    shown = json.dumps(answer.to_json(), ensure_ascii=False, indent=2) if args.json else render(answer)
+    print(shown if args.json else terminal_safe(shown))
     return 0
 
 
 def _summarize(args: argparse.Namespace) -> int:
     def progress(step: int, steps: int, what: str) -> None:
-        print(f"[{step}/{steps}] {what}", file=sys.stderr, flush=True)
+        print(terminal_safe(f"[{step}/{steps}] {what}"), file=sys.stderr, flush=True)
 
     with _pipeline() as pipeline:
         summary = pipeline.summarize(
@@ -114,8 +118,15 @@ def _summarize(args: argparse.Namespace) -> int:
             progress=None if args.quiet else progress,
             refresh=args.refresh,
         )
-    print(json.dumps(summary.to_json(), ensure_ascii=False, indent=2) if args.json else render_summary(summary))
+    shown = json.dumps(summary.to_json(), ensure_ascii=False, indent=2) if args.json else render_summary(summary)
+    print(shown if args.json else terminal_safe(shown))
     return 0
+
+
+def terminal_safe(text: str) -> str:
+    """Text for a terminal: control characters from articles or models (ANSI escapes, BEL, carriage returns)
+    are shown as escapes (ESC as \\x1b), never obeyed; line breaks and tabs stay."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def render_summary(summary: Summary) -> str:
@@ -168,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as e:
         print(f"error: invalid setting: {describe_error(e)}", file=sys.stderr)
     except RagError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(terminal_safe(f"error: {e}"), file=sys.stderr)
     except KeyboardInterrupt:
         print("interrupted; the next ingest finishes what this one left", file=sys.stderr)
         return 130

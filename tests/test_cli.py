@@ -39,3 +39,16 @@ def test_bad_settings_and_arguments_are_one_line_errors(tmp_path: Path) -> None:
     assert code == 2 and "does not exist" in err
     code, _, err = run_cli("search", "x", "-k", "0", cwd=tmp_path)
     assert code == 2 and "-k must be at least 1" in err
+
+
+def test_control_characters_from_articles_are_shown_not_obeyed(corpus: Path, tmp_path: Path) -> None:
+    """An article carrying ANSI escapes and a bell: the terminal output shows them as escapes."""
+    (corpus / "hostile.txt").write_text("The sardine quota \x1b[2J\x1b[31mwas cut\x07 by the Lisbon summit.\n")
+    env = {"RAG_CORPUS_DIR": str(corpus), "RAG_DATA_DIR": str(tmp_path / "data")}
+    assert run_cli("ingest", "--quiet", env=env, cwd=tmp_path)[0] == 0
+    code, out, err = run_cli("search", "sardine quota Lisbon", "-k", "1", env=env, cwd=tmp_path)
+    assert code == 0, err
+    assert "\x1b" not in out and "\x07" not in out
+    assert "\\x1b[2J\\x1b[31mwas cut\\x07" in out
+    code, out, _ = run_cli("search", "sardine quota Lisbon", "-k", "1", "--json", env=env, cwd=tmp_path)
+    assert "\x1b" not in out and json.loads(out)[0]["text"].count("\x1b") == 2  # JSON escapes them itself
