@@ -151,13 +151,12 @@ def score_all(cases: list[Case], row: str, scorer: Callable[[Case], float]) -> N
             print(f"  {row}: {n}/{len(cases)}", flush=True)
 
 
-def stage_one(case: Case) -> float | None:
+def settled_score(case: Case) -> float | None:
     """The score stage 1 settles a sentence with (0: a rule says unsupported, 1: quoted word for word), or None."""
-    from rag.answering.judge import quoted, rule_check
+    from rag.answering.judge import stage_one
 
-    if rule_check(case.sentence, case.passages) is not None:
-        return 0.0
-    return 1.0 if quoted(case.sentence, case.passages) else None
+    verdict = stage_one(case.sentence, case.passages)
+    return None if verdict is None else verdict.score
 
 
 def model_scorer(judge: Any) -> Callable[[Case], float]:
@@ -207,7 +206,7 @@ def main(argv: list[str]) -> int:
         judge = ModelJudge(backend.chat_model(), threshold=0.5)
         score_all(everything, f"{label} alone", model_scorer(judge))
         for case in everything:  # two stages: the rules settle a sentence before the model is asked
-            settled = stage_one(case)
+            settled = settled_score(case)
             alone = f"{label} alone"
             case.scores[f"{label} + rules"] = case.scores[alone] if settled is None else settled
             case.seconds[f"{label} + rules"] = case.seconds[alone] if settled is None else 0.0
@@ -269,7 +268,7 @@ def main(argv: list[str]) -> int:
             print("\nrecall of unsupported on synthetic changes")
             print(table(synth_rows, ("judge", *(f"{k} ({counts[k]})" for k in kinds))))
         results["datasets"][name] = per_judge
-    settled = sum(stage_one(c) is not None for c in everything)
+    settled = sum(settled_score(c) is not None for c in everything)
     results["stage1_share"] = round(settled / len(everything), 4) if everything else 0.0
     print(f"\nstage 1 settles {results['stage1_share']:.1%} of the sentences without a model")
     path = write_json("support", results)

@@ -161,8 +161,8 @@ def verify(
                 citations[key] = Citation(len(citations) + 1, passage.source, start + a, start + b, passage.text[a:b])
             ids.append(citations[key].id)
         ids = list(dict.fromkeys(ids))
-        if verdict is not None:
-            supported = bool(valid) and verdict.supported and bool(content_words(raw) - asked)
+        if verdict is not None:  # the judge's rules already refuse a restated question
+            supported = bool(valid) and verdict.supported
             sentences.append(Sentence(raw, ids, supported=supported, support=verdict.score, reason=verdict.reason))
         else:
             supported = bool(valid) and best_cited >= threshold and bool(content_words(raw) - asked)

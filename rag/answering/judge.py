@@ -89,6 +89,15 @@ def _plain(text: str) -> str:
     return " ".join(re.sub(r"[\u201c\u201d\u2018\u2019\"]", "'", text).lower().split()).rstrip(".")
 
 
+def stage_one(claim: str, passages: Sequence[Passage], question: str = "") -> Verdict | None:
+    """The verdict the rules settle without a model (a rule broken: unsupported; a quote: supported), or None."""
+    if (reason := rule_check(claim, passages, question)) is not None:
+        return Verdict(False, 0.0, reason, "rules")
+    if quoted(claim, passages):
+        return Verdict(True, 1.0, "quoted word for word from a passage", "rules")
+    return None
+
+
 @dataclass(frozen=True)
 class LexicalJudge:
     """Stage 1, then the share of the claim's content words found in the best single passage."""
@@ -119,11 +128,8 @@ class ModelJudge:
         verdicts = []
         formatted = format_passages(passages)
         for claim in claims:
-            if (reason := rule_check(claim, passages, question)) is not None:
-                verdicts.append(Verdict(False, 0.0, reason, "rules"))
-                continue
-            if quoted(claim, passages):
-                verdicts.append(Verdict(True, 1.0, "quoted word for word from a passage", "rules"))
+            if (settled := stage_one(claim, passages, question)) is not None:
+                verdicts.append(settled)
                 continue
             score = self.score(formatted, claim)
             supported = score >= self.threshold
