@@ -106,8 +106,9 @@ def show_answer(pipeline: Pipeline, answer: Answer) -> None:
 
 def show_trace(trace: dict[str, Any], timings: dict[str, float]) -> None:
     """A collapsed account of the answer: what was retrieved, what the model saw, how each sentence was checked."""
-    with st.expander("How this answer was checked", expanded=False):
-        st.caption(f"Support check: {trace['support']}. Searched for: {trace['prompt']['question']}")
+    with st.expander("How this answer was checked", expanded=False):  # model and article text as plain text
+        st.caption(f"Support check: {trace['support']}.")
+        st.text(f"Searched for: {trace['prompt']['question']}")
         if trace["sentences"]:
             st.dataframe(
                 [{k: s[k] for k in ("text", "stage", "score", "supported", "reason")} for s in trace["sentences"]],
@@ -116,7 +117,7 @@ def show_trace(trace: dict[str, Any], timings: dict[str, float]) -> None:
         st.caption("Retrieved passages (dense and BM25 ranks):")
         st.dataframe(trace["retrieved"], hide_index=True)
         shown = ", ".join(f"{p['source']}:{p['start']}-{p['end']}" for p in trace["prompt"]["passages"])
-        st.caption(f"The model saw: {shown or 'nothing'}")
+        st.text(f"The model saw: {shown or 'nothing'}")
         st.caption("Timings: " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
 
 
