@@ -2,17 +2,22 @@
 
 The normalised text is the reference every character span points into: `load(path).text[start:end]` is the
 quoted passage. For .txt and .md it is the file's text with whitespace tidied (line endings, runs of spaces,
-blank lines); for .html it is the visible text of the page without scripts, navigation, headers, footers and
-asides; for .pdf it is pypdf's extracted text page by page. Scanned PDFs (no text layer) are not OCRed.
+blank lines) and NUL characters removed; for .html it is the visible text of the page without scripts,
+navigation, headers, footers, asides and hidden elements (`hidden`, `aria-hidden`, inline `display:none` or
+`visibility:hidden`; styles from stylesheets are not evaluated); for .pdf it is pypdf's extracted text page by
+page. Scanned PDFs (no text layer) are not OCRed. Metadata that does not parse (a date that is not a date) is
+dropped, not stored.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +60,24 @@ def title_from_name(path: Path) -> str:
 
 def date_from_name(path: Path) -> str:
     match = re.match(r"(\d{4}-\d{2}-\d{2})", path.name)
-    return match.group(1) if match else ""
+    return iso_date(match.group(1)) if match else ""
+
+
+def iso_date(value: Any) -> str:
+    """`value` as an ISO date (YYYY-MM-DD) if it is a date or starts with one, else "".
+
+    >>> iso_date("2025-06-11T08:00:00Z"), iso_date(": : not a"), iso_date("2025-13-40")
+    ('2025-06-11', '', '')
+    """
+    if isinstance(value, dt.date):
+        return value.isoformat()[:10]
+    match = re.match(r"\s*(\d{4}-\d{2}-\d{2})", str(value))
+    if not match:
+        return ""
+    try:
+        return dt.date.fromisoformat(match.group(1)).isoformat()
+    except ValueError:
+        return ""
 
 
 def decode(data: bytes) -> str:
@@ -68,9 +90,21 @@ def decode(data: bytes) -> str:
     if b"\x00" in data[:8192]:
         raise SkipFile("binary file (contains NUL bytes), not text")
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8-sig").replace("\x00", "")  # a stray NUL further in: dropped, never stored
     except UnicodeDecodeError as e:
         raise SkipFile(f"not valid UTF-8 (byte {data[e.start]:#04x} at offset {e.start}); re-save it as UTF-8") from e
+
+
+def front_matter(block: str, path: Path) -> dict[str, Any]:
+    """The YAML front matter's mapping; {} (and a log line) when it is not a YAML mapping."""
+    import yaml
+
+    try:
+        meta = yaml.safe_load(block)
+    except yaml.YAMLError:
+        logger.info("front matter of %s is not valid YAML; its metadata is ignored", path)
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def _read_markdown(data: bytes, path: Path) -> Article:
@@ -78,11 +112,9 @@ def _read_markdown(data: bytes, path: Path) -> Article:
     title, date = "", ""
     front = re.match(r"---\n(.*?)\n---\n", text, re.S)
     if front:
-        for key, value in re.findall(r"^(title|date):\s*(.+)$", front.group(1), re.M):
-            if key == "title":
-                title = value.strip().strip("'\"")
-            else:
-                date = value.strip().strip("'\"")[:10]
+        meta = front_matter(front.group(1), path)
+        title = meta["title"].strip() if isinstance(meta.get("title"), str) else ""
+        date = iso_date(meta.get("date", ""))
         text = text[front.end() :]
     heading = re.search(r"^#\s+(.+)$", text, re.M)
     return Article(normalise(text), title or (heading.group(1).strip() if heading else ""), date)
@@ -134,18 +166,54 @@ def _read_html(data: bytes, path: Path) -> Article:
     if meta_title and meta_title.get("content"):
         title = str(meta_title["content"]).strip()
     meta_date = soup.find("meta", attrs={"property": "article:published_time"})
-    date = str(meta_date["content"])[:10] if meta_date and meta_date.get("content") else ""
+    date = iso_date(meta_date["content"]) if meta_date and meta_date.get("content") else ""
     for tag in soup(_DROP_TAGS):
         tag.decompose()
+    for tag in soup.find_all(_is_hidden):
+        if not tag.decomposed:  # not inside a hidden element already removed
+            tag.decompose()
     body = soup.find("article") or soup.find("main") or soup.body or soup
     for tag in body.find_all(_INLINE_TAGS):
         tag.unwrap()
-    body.smooth()
+    _merge_strings(body)
     text = body.get_text("\n\n")
     if not title:
         h1 = body.find("h1")
         title = h1.get_text(" ", strip=True) if h1 else ""
     return Article(normalise(text), title, date)
+
+
+_HIDING_STYLE = re.compile(
+    r"(display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0+(\.0*)?[a-z%]*\s*(;|!|$))", re.I
+)
+
+
+def _is_hidden(tag: Any) -> bool:
+    """An element a browser would not show: text in it is not part of the article (a place to hide
+    instructions to a model)."""
+    return (
+        tag.has_attr("hidden")
+        or str(tag.get("aria-hidden", "")).lower() == "true"
+        or bool(_HIDING_STYLE.search(str(tag.get("style", ""))))
+    )
+
+
+def _merge_strings(root: Any) -> None:
+    """Join neighbouring strings (left by unwrapped inline tags) so get_text puts no break between them.
+    BeautifulSoup's `smooth()` does this recursively and overflows Python's stack on deeply nested pages."""
+    from bs4 import NavigableString
+
+    for tag in [root, *root.find_all(True)]:
+        run: list[Any] = []
+        for child in [*tag.contents, None]:
+            if type(child) is NavigableString:
+                run.append(child)
+                continue
+            if len(run) > 1:
+                run[0].replace_with(NavigableString("".join(run)))
+                for extra in run[1:]:
+                    extra.extract()
+            run = []
 
 
 def _read_pdf(data: bytes, path: Path) -> Article:
@@ -155,7 +223,7 @@ def _read_pdf(data: bytes, path: Path) -> Article:
 
     try:
         reader = PdfReader(io.BytesIO(data))
-        encrypted = reader.is_encrypted
+        encrypted = reader.is_encrypted and not reader.decrypt("")  # an empty user password opens in any viewer
         pages = [] if encrypted else [page.extract_text() or "" for page in reader.pages]
     except Exception as e:  # pypdf raises many kinds on broken files; all mean the same to the user
         logger.info("pypdf could not read %s", path, exc_info=True)
@@ -164,8 +232,11 @@ def _read_pdf(data: bytes, path: Path) -> Article:
         raise SkipFile("encrypted PDF; save an unencrypted copy")
     meta = reader.metadata
     title = str(meta.title).strip() if meta and meta.title else ""
-    created = meta.creation_date if meta else None
-    date = created.date().isoformat() if created else ""
+    try:
+        created = meta.creation_date if meta else None
+    except ValueError:  # a malformed date string in the PDF's metadata
+        created = None
+    date = iso_date(created) if created else ""
     text = normalise("\n\n".join(pages))
     if not text:
         raise SkipFile("PDF has no text layer (scanned?); OCR it first")

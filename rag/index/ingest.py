@@ -10,15 +10,20 @@ marked `pending` before their chunks change, so a run that is killed is finished
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rag.errors import describe_error
 from rag.index import documents
 from rag.index.chunking import chunk_text
 from rag.index.store import chunk_counts
+
+logger = logging.getLogger(__name__)
 
 # True: a progress bar on the terminal; a callable: called with (chunks embedded, chunks to embed) as it goes
 Progress = bool | Callable[[int, int], object]
@@ -86,15 +91,74 @@ class _Job:
     replaces: bool  # an earlier version of the file may have chunks to delete once this one is complete
 
 
-def scan(corpus: Path) -> list[tuple[str, Path]]:
-    """(path relative to the corpus, full path) of every file, sorted; hidden files and folders are ignored."""
-    found = []
-    for path in corpus.rglob("*"):
-        rel = path.relative_to(corpus)
-        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
-            continue
-        found.append((rel.as_posix(), path))
-    return sorted(found)
+@dataclass
+class Scan:
+    """What a walk of the corpus folder found: files to index as (path relative to the corpus, full path),
+    sorted; what it passed over, with the reason; and folders it could not read (their files stay indexed)."""
+
+    files: list[tuple[str, Path]]
+    skipped: list[dict[str, str]]
+    unreadable: list[str]
+
+
+def scan(corpus: Path) -> Scan:
+    """Walk the corpus folder. Links to anything outside it, links to folders (never followed: no loops),
+    dangling links, special files and unreadable folders are passed over with a reason; hidden files and
+    folders are ignored without one."""
+    root = corpus.resolve()
+    found = Scan([], [], [])
+
+    def unreadable(error: OSError) -> None:
+        rel = Path(error.filename).relative_to(corpus).as_posix() if error.filename else "."
+        found.unreadable.append(rel)
+        found.skipped.append({"path": rel, "reason": f"folder cannot be read ({error.strerror or error})"})
+
+    for folder, dirs, names in os.walk(corpus, onerror=unreadable):
+        base = Path(folder)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in [d for d in dirs if (base / d).is_symlink()]:
+            dirs.remove(name)
+            rel = (base / name).relative_to(corpus).as_posix()
+            found.skipped.append({"path": rel, "reason": _link_reason(base / name, root, folder=True)})
+        for name in names:
+            if name.startswith("."):
+                continue
+            path = base / name
+            rel = path.relative_to(corpus).as_posix()
+            reason = _link_reason(path, root) if path.is_symlink() else ""
+            if not reason and not _is_regular(path):
+                reason = "not a regular file (a pipe, socket or device); not read"
+            if reason:
+                found.skipped.append({"path": rel, "reason": reason})
+            else:
+                found.files.append((rel, path))
+    found.files.sort()
+    found.skipped.sort(key=lambda s: s["path"])
+    return found
+
+
+def _is_regular(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # cannot be looked at: reading it says why
+        return True
+
+
+def _within(rel: str, folder: str) -> bool:
+    return folder == "." or rel.startswith(folder + "/")
+
+
+def _link_reason(link: Path, root: Path, folder: bool = False) -> str:
+    """Why a symbolic link is not followed, or "" for a link to a file inside the corpus folder."""
+    try:
+        target = link.resolve(strict=True)
+    except (OSError, RuntimeError) as e:  # dangling, a loop, or a folder on the way cannot be searched
+        return f"broken link ({getattr(e, 'strerror', None) or e}); not followed"
+    if not target.is_relative_to(root):
+        return "link to a file outside the corpus folder; not followed (copy the file in to index it)"
+    if folder:
+        return "link to a folder; not followed (no loops, no files indexed twice)"
+    return ""
 
 
 def chunk_id(path: str, sha256: str, index: int) -> str:
@@ -128,8 +192,11 @@ class Ingester:
         if not any(e.state == "pending" for e in entries.values()):
             self._reconcile(entries)
             entries = self.manifest.entries()
-        files = scan(corpus)
+        found = scan(corpus)
+        files = found.files
+        report.skipped += found.skipped
         present = {rel for rel, _ in files}
+        present |= {rel for rel in entries if any(_within(rel, folder) for folder in found.unreadable)}
         jobs: list[_Job] = []
         for rel, path in files:
             entry = entries.get(rel)
@@ -140,10 +207,16 @@ class Ingester:
                     report.unchanged += 1
                     continue
                 article = documents.parse(path, data)
+                chunks = self._chunk(rel, sha, article)
             except documents.SkipFile as e:
                 report.skipped.append({"path": rel, "reason": self._skip_reason(rel, str(e), entry)})
                 continue
-            jobs.append(_Job(rel, sha, self._chunk(rel, sha, article), 0, replaces=entry is not None))
+            except Exception as e:  # a reader's bug or a file no reader expected: skip this file, index the rest
+                logger.warning("could not read %s", path, exc_info=True)
+                reason = f"could not be read ({describe_error(e)})"
+                report.skipped.append({"path": rel, "reason": self._skip_reason(rel, reason, entry)})
+                continue
+            jobs.append(_Job(rel, sha, chunks, 0, replaces=entry is not None))
             if entry is None:
                 report.added.append(rel)
             elif entry.state == "pending":
