@@ -238,6 +238,9 @@ def run_action(pipeline: Pipeline, action: tuple[str, Any]) -> None:
                 added.append(pipeline.add_upload(name, data).name)
             except RagError as e:
                 st.error(f"Not added: {e}")
+            except Exception as e:  # one bad upload never stops the batch
+                logger.warning("upload %r failed", name, exc_info=True)
+                st.error(f"Not added: {name!r}: {describe_error(e)}")
         if not arg:
             st.warning("Choose one or more files first.")
         if added:

@@ -2,14 +2,17 @@
 
 Uploads are saved safely: the file name is reduced to a plain name inside the corpus folder (no folders,
 no "..", no hidden files); the type, size and contents are checked with the same reader the ingest uses
-before anything is written; an existing article is never overwritten; the file is written under a hidden
-temporary name and renamed, so a half-written upload is never indexed.
+before anything is written; the file is written under a unique hidden temporary name and then published
+with a hard link, which fails rather than replace an existing file: a half-written upload is never indexed,
+and of two uploads of one name at once (two browser sessions), exactly one is added.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import tempfile
 from collections.abc import Collection
 from contextlib import suppress
 from functools import lru_cache
@@ -79,6 +82,8 @@ def safe_name(name: str) -> str:
     'notes_ day 2_.md'
     """
     name = name.strip()
+    if re.search(r"[\x00-\x1f\x7f]", name):
+        raise RagError(f"{name!r} contains control characters; rename the file")
     if PurePosixPath(name).name != name or PureWindowsPath(name).name != name or name in {"", ".", ".."}:
         raise RagError(f"{name!r} is not a plain file name; upload a file, not a path")
     if name.startswith("."):
@@ -108,12 +113,37 @@ def save_upload(corpus_dir: Path, name: str, data: bytes, max_bytes: int) -> Pat
         documents.parse(target, data)
     except documents.SkipFile as e:
         raise RagError(f"{filename} cannot be indexed: {e}") from e
-    if target.exists():
-        if target.read_bytes() == data:
-            raise RagError(f"{filename} is already in the corpus")
-        raise RagError(f"a different {filename} is already in the corpus; rename the file to add it")
+    if target.exists() or target.is_symlink():
+        raise _taken(target, data)
     corpus_dir.mkdir(parents=True, exist_ok=True)
-    temporary = corpus_dir / f".{filename}.{os.getpid()}.upload"
-    temporary.write_bytes(data)
-    temporary.replace(target)
+    handle, temporary = tempfile.mkstemp(prefix=f".{filename}.", suffix=".upload", dir=corpus_dir)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        _publish(Path(temporary), target)
+    except FileExistsError:  # another upload of the same name got there first
+        raise _taken(target, data) from None
+    finally:
+        Path(temporary).unlink(missing_ok=True)
     return target
+
+
+def _publish(temporary: Path, target: Path) -> None:
+    """Give the complete file its name; FileExistsError if the name is taken (never replaces a file)."""
+    try:
+        os.link(temporary, target)
+    except OSError as e:
+        if isinstance(e, FileExistsError) or e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV):
+            raise
+        with target.open("xb") as out:  # a file system without hard links: exclusive create, then copy
+            out.write(temporary.read_bytes())
+
+
+def _taken(target: Path, data: bytes) -> RagError:
+    try:
+        same = target.read_bytes() == data
+    except OSError:
+        same = False
+    if same:
+        return RagError(f"{target.name} is already in the corpus")
+    return RagError(f"a different {target.name} is already in the corpus; rename the file to add it")
