@@ -6,6 +6,11 @@ Chat with history (answers stream token by token, then settle into the verified 
 citations; each citation opens to the quote highlighted inside its article); a sidebar with the corpus
 (files, chunks, when indexed, a summarize button each), re-indexing with progress, uploads, the model in use
 and a switch between bundled / locally hosted / extractive, and k.
+
+Article text, model output and anything else from outside (file names, error messages) are shown as text,
+never as Markdown or HTML: an image or link in an article or an answer is neither fetched nor clickable.
+`plain()` writes HTML-escaped text (st.html makes no links of bare URLs, unlike st.markdown); `md_text()`
+escapes text for the places Streamlit only takes Markdown (labels, captions, alerts).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import html
 import logging
 import os
+import re
 import time
 from typing import Any
 
@@ -51,15 +57,34 @@ def get_pipeline(backend: str, base_url: str, model: str, environment: tuple[tup
     return Pipeline(Settings(**overrides), index=get_index(environment))
 
 
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$=])")
+
+
+def md_text(text: str) -> str:
+    """`text` for a Streamlit element that renders Markdown: every Markdown character escaped (no links,
+    images, colours or emoji codes), control characters dropped.
+
+    >>> md_text("![x](http://a.b/c.png) :red[no]")
+    '\\!\\[x\\]\\(http\\://a\\.b/c\\.png\\) \\:red\\[no\\]'
+    """
+    return _MARKDOWN.sub(r"\\\1", re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "", text))
+
+
+def plain(text: str, container: Any = None, *, style: str = "", suffix: str = "") -> None:
+    """Untrusted text shown as text (escaped HTML; line breaks kept); `suffix` is trusted HTML after it."""
+    body = f'<div style="white-space: pre-wrap; {style}">{html.escape(text)}{suffix}</div>'
+    (container or st).html(body)
+
+
 def problem(error: Exception) -> None:
     """Any failure as a message in the page, never a traceback."""
     if isinstance(error, RagError):
-        st.error(str(error))
+        st.error(md_text(str(error)))
     elif isinstance(error, ValidationError):
-        st.error(f"Invalid setting: {describe_error(error)}")
+        st.error(md_text(f"Invalid setting: {describe_error(error)}"))
     else:
         logger.warning("the page caught an unexpected error", exc_info=error)
-        st.error(f"Something went wrong: {type(error).__name__}: {error}")
+        st.error(md_text(f"Something went wrong: {describe_error(error)}"))
 
 
 def excerpt(text: str, start: int, end: int, window: int = 500) -> str:
@@ -73,32 +98,28 @@ def excerpt(text: str, start: int, end: int, window: int = 500) -> str:
 
 def show_citations(pipeline: Pipeline, citations: list[Citation]) -> None:
     for c in citations:
-        with st.expander(f"[{c.id}] {c.source} (characters {c.start}-{c.end})"):
+        with st.expander(md_text(f"[{c.id}] {c.source} (characters {c.start}-{c.end})")):
             try:
                 st.html(excerpt(pipeline.article_text(c.source), c.start, c.end))
             except RagError:  # the file changed or went away since: the quote is still known
-                st.markdown(f"> {c.quote}")
+                plain(c.quote, style="border-left: 3px solid #ccc; padding-left: 0.8em")
 
 
 def show_answer(pipeline: Pipeline, answer: Answer) -> None:
     if answer.refused:
-        st.warning(answer.answer)
+        st.warning(md_text(answer.answer))
         for hit in answer.passages:
-            with st.expander(f"Closest passage: {hit.source}"):
-                st.markdown(hit.text)
+            with st.expander(md_text(f"Closest passage: {hit.source}")):
+                plain(hit.text)
     else:
         for s in answer.sentences:
-            marks = " ".join(f"[{c}]" for c in s.citations)
-            why = f": {s.reason}" if s.reason else ""
-            st.markdown(
-                f"{s.text} {marks}"
-                if s.supported
-                else f":orange[{s.text} {marks}] *(not supported by the sources{why})*"
+            show_claim(
+                s.text, s.citations, s.supported, f"not supported by the sources{': ' + s.reason if s.reason else ''}"
             )
         show_citations(pipeline, answer.citations)
     if answer.condensed_question != answer.question:
         with st.expander("Searched for", expanded=False):
-            st.caption(answer.condensed_question)
+            plain(answer.condensed_question, style="color: #808495; font-size: 0.9em")
     if answer.trace:
         show_trace(answer.trace, answer.timings)
     show_note(answer.note, answer.model, answer.timings.get("total_s", 0.0))
@@ -121,27 +142,35 @@ def show_trace(trace: dict[str, Any], timings: dict[str, float]) -> None:
         st.caption("Timings: " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
 
 
+def show_claim(text: str, citations: list[int], supported: bool, why: str, bullet: bool = False) -> None:
+    """One answer sentence or summary bullet with its [n] markers; unsupported ones in orange, with why."""
+    shown = ("• " if bullet else "") + " ".join([text, *(f"[{c}]" for c in citations)])
+    if supported:
+        plain(shown)
+    else:
+        plain(shown, style="color: #d97706", suffix=f" <em>({html.escape(why)})</em>")
+
+
 def show_summary(pipeline: Pipeline, summary: Summary) -> None:
-    st.markdown(f"**{summary.title}**")
+    plain(summary.title, style="font-weight: 600")
     if not summary.bullets:
         st.warning("The articles say nothing about this." if summary.topic else "Nothing to summarize.")
     for b in summary.bullets:
-        marks = " ".join(f"[{c}]" for c in b.citations)
-        st.markdown(f"- {b.text} {marks}" if b.supported else f"- :orange[{b.text} {marks}] *(not supported)*")
+        show_claim(b.text, b.citations, b.supported, "not supported", bullet=True)
     show_citations(pipeline, summary.citations)
     show_note(summary.note, summary.model, summary.timings.get("total_s", 0.0), cached=summary.cached)
 
 
 def show_note(note: str, model: str, seconds: float, cached: bool = False) -> None:
     if "model failed" in note:
-        st.warning(note)
+        st.warning(md_text(note))
     elif note:
-        st.caption(note)
-    st.caption(f"{model}, {'from the cache' if cached else f'{seconds:.1f} s'}")
+        st.caption(md_text(note))
+    st.caption(md_text(f"{model}, {'from the cache' if cached else f'{seconds:.1f} s'}"))
 
 
 def show_turn(pipeline: Pipeline, request: str, result: Answer | Summary) -> None:
-    st.chat_message("user").markdown(request)
+    plain(request, st.chat_message("user"))
     with st.chat_message("assistant"):
         (show_answer if isinstance(result, Answer) else show_summary)(pipeline, result)  # type: ignore[operator]
 
@@ -150,18 +179,18 @@ def reindex(pipeline: Pipeline) -> None:
     with st.status("Indexing the corpus folder...", expanded=True) as status:
         bar = st.progress(0.0, text="looking for changes")
         report = pipeline.ingest(progress=lambda done, total: bar.progress(done / total, text=f"{done}/{total} chunks"))
-        status.update(label=f"Indexed: {report.summary()}", state="complete", expanded=bool(report.skipped))
+        status.update(label=md_text(f"Indexed: {report.summary()}"), state="complete", expanded=bool(report.skipped))
         for skipped in report.skipped:
-            st.warning(f"Skipped {skipped['path']}: {skipped['reason']}")
+            st.warning(md_text(f"Skipped {skipped['path']}: {skipped['reason']}"))
 
 
 def summarize(pipeline: Pipeline, request: str, files: list[str], everything: bool = False) -> None:
-    with st.status(f"{request}...", expanded=True) as status:
+    with st.status(md_text(f"{request}..."), expanded=True) as status:
         bar = st.progress(0.0, text="starting")
         summary = pipeline.summarize(
             files, everything=everything, progress=lambda n, total, what: bar.progress(min(n / total, 1.0), text=what)
         )
-        status.update(label=request, state="complete", expanded=False)
+        status.update(label=md_text(request), state="complete", expanded=False)
     st.session_state.turns.append((request, summary))
 
 
@@ -182,7 +211,7 @@ def choose_model(settings: Settings) -> tuple[Pipeline | None, int]:
         except (RagError, ValidationError) as e:
             problem(e)
             return None, k
-        st.caption(f"In use: {pipeline.model_label}")
+        st.caption(md_text(f"In use: {pipeline.model_label}"))
     return pipeline, k
 
 
@@ -206,7 +235,8 @@ def corpus_panel(pipeline: Pipeline) -> None:
             st.info(f"No articles indexed yet: add some below or put them in {settings.corpus_dir}/.")
         for rel, entry in sorted(files.items()):
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.indexed_at))
-            st.markdown(f"**{rel}**  \n{entry.chunks} chunks, indexed {when}")
+            plain(rel, style="font-weight: 600")
+            st.caption(f"{entry.chunks} chunks, indexed {when}")
             st.button("Summarize", key=f"summarize-{rel}", on_click=queue, args=(("summarize", rel),))
         if len(files) > 1:
             st.button("Summarize all articles", on_click=queue, args=(("summarize-all", ""),))
@@ -237,14 +267,14 @@ def run_action(pipeline: Pipeline, action: tuple[str, Any]) -> None:
             try:
                 added.append(pipeline.add_upload(name, data).name)
             except RagError as e:
-                st.error(f"Not added: {e}")
+                st.error(md_text(f"Not added: {e}"))
             except Exception as e:  # one bad upload never stops the batch
                 logger.warning("upload %r failed", name, exc_info=True)
-                st.error(f"Not added: {name!r}: {describe_error(e)}")
+                st.error(md_text(f"Not added: {name!r}: {describe_error(e)}"))
         if not arg:
             st.warning("Choose one or more files first.")
         if added:
-            st.success(f"Added {', '.join(added)}")
+            st.success(md_text(f"Added {', '.join(added)}"))
             reindex(pipeline)
 
 
@@ -272,7 +302,7 @@ def main() -> None:
         show_turn(pipeline, request, result)
 
     if question := st.chat_input("Ask a question about the articles"):
-        st.chat_message("user").markdown(question)
+        plain(question, st.chat_message("user"))
         with st.chat_message("assistant"):
             try:
                 with st.spinner(f"Starting {pipeline.model_label}..."):
@@ -282,7 +312,7 @@ def main() -> None:
                 for item in pipeline.ask_stream(question, history_from_turns(answers), k=k):
                     if isinstance(item, str):
                         text += item
-                        live.markdown(text + " ▌")
+                        plain(text + " ▌", live)
                     else:
                         answer = item
                 live.empty()

@@ -3,6 +3,8 @@ the sidebar's actions (summaries, re-index, uploads, model switch) and the error
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 
 import pytest
@@ -34,18 +36,28 @@ def app(corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTes
 
 
 def page_text(at: AppTest) -> str:
-    return " ".join(m.value for m in at.markdown)
+    """What the page shows as text: Markdown elements and the escaped HTML that untrusted text is shown in."""
+    return html.unescape(" ".join([*(m.value for m in at.markdown), *(h.proto.body for h in at.get("html"))]))
+
+
+def as_shown(markdown: str) -> str:
+    """Escaped Markdown (the app escapes outside text in labels and alerts) as the page shows it."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def sidebar_text(at: AppTest) -> str:
+    return html.unescape(" ".join(h.proto.body for h in at.sidebar.get("html")))
 
 
 def test_a_question_gets_a_cited_answer_with_the_quote_highlighted_in_its_article(app: AppTest) -> None:
     app.chat_input[0].set_value("How many hours did Tuesday's talks last?").run()
     assert not app.exception
     assert "five hours" in page_text(app)
-    assert any(NEWS in e.label for e in app.expander)
+    assert any(NEWS in as_shown(e.label) for e in app.expander)
     shown = [h.proto.body for h in app.get("html")]
     assert any("<mark>" in body and "five hours" in body.split("<mark>")[1] for body in shown)
     assert any("Basant left London" in body for body in shown)  # the article around the quote, not just it
-    assert any(e.label == "How this answer was checked" for e in app.expander)
+    assert any(as_shown(e.label) == "How this answer was checked" for e in app.expander)
     checked = [d.value for d in app.dataframe]
     assert any("five hours" in " ".join(map(str, frame["text"])) for frame in checked if "stage" in frame)
 
@@ -54,24 +66,25 @@ def test_a_follow_up_is_condensed_and_shown(app: AppTest) -> None:
     app.chat_input[0].set_value("What did the US want on rare earths?").run()
     app.chat_input[0].set_value("and what did China say?").run()
     assert not app.exception
-    assert any(e.label == "Searched for" for e in app.expander)
+    assert any(as_shown(e.label) == "Searched for" for e in app.expander)
     assert len(app.chat_message) == 4
 
 
 def test_an_unanswerable_question_is_refused(app: AppTest) -> None:
     app.chat_input[0].set_value("What tariff rate did the two countries agree on in London?").run()
     assert not app.exception
-    assert [w.value for w in app.warning] == ["The articles don't answer this question."]
+    assert [as_shown(w.value) for w in app.warning] == ["The articles don't answer this question."]
 
 
 def test_the_sidebar_lists_the_corpus_and_summarizes_an_article(app: AppTest) -> None:
-    listed = " ".join(m.value for m in app.sidebar.markdown)
-    assert NEWS in listed and COMMENTARY in listed and "chunks, indexed" in listed
+    listed = sidebar_text(app)
+    assert NEWS in listed and COMMENTARY in listed
+    assert any("chunks, indexed" in c.value for c in app.sidebar.caption)
     app.sidebar.button(key=f"summarize-{NEWS}").click().run()
     assert not app.exception
-    assert "**News: london talks day two**" in page_text(app)
-    assert app.chat_message[0].markdown[0].value == f"Summarize {NEWS}"
-    assert any(NEWS in e.label for e in app.expander)
+    assert ">News: london talks day two<" in page_text(app)
+    assert f">Summarize {NEWS}<" in app.chat_message[0].get("html")[0].proto.body
+    assert any(NEWS in as_shown(e.label) for e in app.expander)
 
 
 def test_an_uploaded_article_is_indexed_and_answerable(app: AppTest, corpus: Path) -> None:
@@ -79,19 +92,19 @@ def test_an_uploaded_article_is_indexed_and_answerable(app: AppTest, corpus: Pat
     app.sidebar.button[-1].click().run()  # the form's "Add and index"
     assert not app.exception and not app.error
     assert (corpus / "lisbon-summit.txt").read_text() == NEW_ARTICLE
-    assert "lisbon-summit.txt" in " ".join(m.value for m in app.sidebar.markdown)
+    assert "lisbon-summit.txt" in sidebar_text(app)
     app.chat_input[0].set_value("By how much was the sardine quota cut?").run()
     assert "12 percent" in page_text(app)
-    assert any("lisbon-summit.txt" in e.label for e in app.expander)
+    assert any("lisbon-summit.txt" in as_shown(e.label) for e in app.expander)
 
 
 def test_a_bad_upload_is_a_clear_error_and_nothing_indexed_is_lost(app: AppTest, corpus: Path) -> None:
     app.sidebar.file_uploader[0].set_value(("notes.txt", b"\x00\x01\x02binary\xff\xfe", "text/plain"))
     app.sidebar.button[-1].click().run()
     assert not app.exception
-    assert [e.value for e in app.error] and "notes.txt" in app.error[0].value
+    assert [e.value for e in app.error] and "notes.txt" in as_shown(app.error[0].value)
     assert not (corpus / "notes.txt").exists()
-    listed = " ".join(m.value for m in app.sidebar.markdown)
+    listed = sidebar_text(app)
     assert NEWS in listed and COMMENTARY in listed
 
 
