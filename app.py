@@ -113,9 +113,8 @@ def show_answer(pipeline: Pipeline, answer: Answer) -> None:
                 plain(hit.text)
     else:
         for s in answer.sentences:
-            show_claim(
-                s.text, s.citations, s.supported, f"not supported by the sources{': ' + s.reason if s.reason else ''}"
-            )
+            why = f"not supported by the sources{': ' + s.reason if s.reason else ''}"
+            show_claim(s.text, s.citations, s.supported, why, flag=s.flag)
         show_citations(pipeline, answer.citations)
     if answer.condensed_question != answer.question:
         with st.expander("Searched for", expanded=False):
@@ -142,13 +141,17 @@ def show_trace(trace: dict[str, Any], timings: dict[str, float]) -> None:
         st.caption("Timings: " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
 
 
-def show_claim(text: str, citations: list[int], supported: bool, why: str, bullet: bool = False) -> None:
-    """One answer sentence or summary bullet with its [n] markers; unsupported ones in orange, with why."""
+def show_claim(
+    text: str, citations: list[int], supported: bool, why: str, bullet: bool = False, flag: str = ""
+) -> None:
+    """One answer sentence or summary bullet with its [n] markers; unsupported ones in orange, with why; a
+    flagged one (a link passed on from an article) with the warning under it."""
     shown = ("• " if bullet else "") + " ".join([text, *(f"[{c}]" for c in citations)])
+    warning = f'<br><small style="color: #b91c1c">⚠ {html.escape(flag)}</small>' if flag else ""
     if supported:
-        plain(shown)
+        plain(shown, suffix=warning)
     else:
-        plain(shown, style="color: #d97706", suffix=f" <em>({html.escape(why)})</em>")
+        plain(shown, style="color: #d97706", suffix=f" <em>({html.escape(why)})</em>{warning}")
 
 
 def show_summary(pipeline: Pipeline, summary: Summary) -> None:

@@ -157,6 +157,8 @@ def render(answer: Answer) -> str:
             marks = "".join(f"[{c}]" for c in s.citations)
             unsupported = f"  (not supported by the sources{': ' + s.reason if s.reason else ''})"
             lines.append(f"{s.text} {marks}".rstrip() + ("" if s.supported else unsupported))
+            if s.flag:
+                lines.append(f"  (warning: {s.flag})")
         lines += ["", "Sources:", *_sources(answer.citations)]
     if answer.condensed_question != answer.question:
         lines.append(f"(searched for: {answer.condensed_question})")

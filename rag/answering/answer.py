@@ -57,7 +57,7 @@ class Answer:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["sentences"] = [
-            {"text": s.text, "citations": s.citations, "supported": s.supported} for s in self.sentences
+            {"text": s.text, "citations": s.citations, "supported": s.supported, "flag": s.flag} for s in self.sentences
         ]
         data["passages"] = [{"source": h.source, "start": h.start, "end": h.end, "text": h.text} for h in self.passages]
         data["timings"] = {k: round(v, 3) for k, v in self.timings.items()}
@@ -142,14 +142,17 @@ class Answerer:
     def _prepare(self, inputs: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
         question, history = inputs["question"].strip(), inputs.get("history") or []
-        standalone, note = question, ""
+        standalone, asked, note = question, question, ""
         if history:
             last = next((m.content for m in reversed(history) if isinstance(m, HumanMessage)), "")
-            standalone = f"{last} {question}".strip()  # without a model: the previous question gives the context
+            # Without a model the search takes the previous question along for context, but the answer must
+            # still answer this one (else an unrelated follow-up is answered about the previous topic).
+            standalone = f"{last} {question}".strip()
             if self.condense is not None:
                 try:
                     rewritten = self.condense.invoke({"question": question, "history": format_history(history)})
                     standalone = rewritten.strip().splitlines()[0] if rewritten.strip() else question
+                    asked = standalone
                 except Exception as e:  # the model is down: search with the plain combination instead
                     logger.warning("could not condense the follow-up", exc_info=True)
                     note = f"could not condense the follow-up ({describe_error(e)})"
@@ -160,6 +163,7 @@ class Answerer:
         return {
             "question": question,
             "standalone": standalone,
+            "asked": asked,
             "hits": hits,
             "passages": passages,
             "started": started,
@@ -177,7 +181,7 @@ class Answerer:
         if (irrelevant := relevance_refusal(passages, self.min_relevance)) is not None:
             yield self._refusal(state, "", note=irrelevant)
             return
-        prompt = {"question": state["standalone"], "passages": format_passages(passages), "hits": passages}
+        prompt = {"question": state["asked"], "passages": format_passages(passages), "hits": passages}
         text, note, first = "", state["note"], None
         generation_started = time.perf_counter()
         failed = False
@@ -196,7 +200,7 @@ class Answerer:
             yield self._refusal(state, text, note=note or "the model returned an empty answer")
             return
         verified_at = time.perf_counter()
-        verified, verdicts, judge_note = self._check(text, passages, state["standalone"], quoted=failed)
+        verified, verdicts, judge_note = self._check(text, passages, state["asked"], quoted=failed)
         note = f"{note}; {judge_note}" if note and judge_note else note or judge_note
         timings["verify_s"] = time.perf_counter() - verified_at
         timings["total_s"] = time.perf_counter() - state["started"]

@@ -22,6 +22,18 @@ if TYPE_CHECKING:
     from rag.answering.judge import Verdict
 
 _MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_LINK = re.compile(r"\b(?:https?://|www\.)\S+|\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
+LINK_FLAG = "passes on a link or address from the articles; check who wrote it before you follow it"
+
+
+def defang_markers(text: str) -> str:
+    """Passage text with bracketed numbers written as (n): a fake marker in an article ("[3] (other.txt)")
+    copied into an answer must never become a citation.
+
+    >>> defang_markers("See [3] (other.txt) and [1, 2].")
+    'See (3) (other.txt) and (1, 2).'
+    """
+    return _MARKER.sub(r"(\1)", text)
 
 
 @dataclass
@@ -42,6 +54,7 @@ class Sentence:
     supported: bool = False
     support: float = 0.0  # the lexical share, or the judge's score
     reason: str = ""  # the judge's, when a judge decided
+    flag: str = ""  # a warning for the reader, supported or not (a link passed on from an article)
 
 
 @dataclass
@@ -167,5 +180,6 @@ def verify(
         else:
             supported = bool(valid) and best_cited >= threshold and bool(content_words(raw) - asked)
             sentences.append(Sentence(raw, ids, supported=supported, support=best_cited))
+        sentences[-1].flag = LINK_FLAG if _LINK.search(raw) else ""
     rendered = " ".join(s.text + "".join(f" [{c}]" for c in s.citations) for s in sentences)
     return Verified(sentences, list(citations.values()), rendered)

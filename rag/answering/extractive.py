@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from rag.answering.citations import Citation, verify
+from rag.answering.citations import Citation, defang_markers, verify
 from rag.answering.summarize import MAX_BULLETS, Note, Progress, Summarizer
 from rag.text import content_words, numbers, sentence_spans
 from rag.types import Passage
@@ -44,7 +44,7 @@ class Candidate:
 
 def sentences_of(text: str) -> list[str]:
     """The sentences of `text` worth quoting (more than a few words), whitespace folded."""
-    pieces = (" ".join(text[a:b].split()) for a, b in sentence_spans(text))
+    pieces = (" ".join(defang_markers(text[a:b]).split()) for a, b in sentence_spans(text))
     return [p for p in pieces if len(p) > 20]
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_core.prompts import ChatPromptTemplate
 
+from rag.answering.citations import defang_markers
 from rag.types import Passage
 
 # Instruction-like text inside an article is shown to the model as a placeholder (it stays in citations).
@@ -124,7 +125,10 @@ def neutralise(text: str) -> str:
 
 
 def format_passages(passages: Sequence[Passage]) -> str:
-    return "\n\n".join(f"[{n}] ({Path(h.source).name}) {neutralise(h.text)}" for n, h in enumerate(passages, start=1))
+    """Numbered passages for a prompt; markers inside their text are defanged (see defang_markers)."""
+    return "\n\n".join(
+        f"[{n}] ({Path(h.source).name}) {neutralise(defang_markers(h.text))}" for n, h in enumerate(passages, start=1)
+    )
 
 
 def format_history(history: Sequence[BaseMessage]) -> str:
