@@ -35,8 +35,9 @@ _DONT_KNOW = re.compile(
     r"(?:do|does|did) not (?:say|mention|specify|state|provide|contain)|not (?:mentioned|stated|specified))\b",
     re.IGNORECASE,
 )
-# A small model sometimes copies the prompt's passages, headers and all, instead of answering.
-_ECHO = re.compile(r"\(\S+\.(?:txt|md|html?|pdf)\)")
+# A small model sometimes copies the prompt's passages, headers ("[2] (file.txt)") and all, instead of answering.
+# A file name in parentheses inside a quoted sentence is not a header (articles may say "(goats.txt)").
+_ECHO = re.compile(r"(?:^|\[\d+\])\s*\(\S+\.(?:txt|md|html?|pdf)\)", re.MULTILINE)
 MAX_SENTENCES = 6  # more than this is a copied passage, not an answer
 
 
