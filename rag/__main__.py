@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import re
 import sys
 from collections.abc import Iterator, Sequence
@@ -28,6 +29,15 @@ def _parser() -> argparse.ArgumentParser:
     ingest = commands.add_parser("ingest", help="index the corpus folder (only what changed)")
     ingest.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")
+    ingest.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="throw the stored index away (even if damaged) and index everything again",
+    )
+
+    check = commands.add_parser("check", help="say what is wrong with the index, and how to fix it")
+    check.add_argument("--repair", action="store_true", help="rebuild what can be rebuilt from the stored chunks")
+    check.add_argument("--json", action="store_true", help="print the findings as one JSON object")
 
     search = commands.add_parser("search", help="find the passages that best match a query")
     search.add_argument("query")
@@ -65,9 +75,25 @@ def _pipeline() -> Iterator[Pipeline]:
 
 def _ingest(args: argparse.Namespace) -> int:
     with _pipeline() as pipeline:
-        report = pipeline.ingest(progress=not (args.quiet or args.json))
+        report = pipeline.ingest(progress=not (args.quiet or args.json), rebuild=args.rebuild)
     print(json.dumps(report.to_json()) if args.json else terminal_safe(report.summary()))
     return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Exit 0 if every part is sound, 2 if not (each problem printed with the command that fixes it)."""
+    with _pipeline() as pipeline:
+        findings, repaired = pipeline.check(repair=args.repair)
+    healthy = all(f.ok for f in findings)
+    if args.json:
+        print(json.dumps({"ok": healthy, "findings": [f.to_json() for f in findings], "repaired": repaired}))
+        return 0 if healthy else 2
+    for done in repaired:
+        print(terminal_safe(f"repaired {done}"))
+    for f in findings:
+        fix = f"; fix: {f.fix}" if f.fix else ""
+        print(terminal_safe(f"{'ok' if f.ok else 'PROBLEM':8}{f.part}: {f.detail}{fix}"))
+    return 0 if healthy else 2
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -177,7 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pydantic import ValidationError  # after parsing: `--help` loads nothing else
 
     try:
-        return {"ingest": _ingest, "search": _search, "ask": _ask, "summarize": _summarize}[args.command](args)
+        commands = {"ingest": _ingest, "check": _check, "search": _search, "ask": _ask, "summarize": _summarize}
+        return commands[args.command](args)
     except ValidationError as e:
         print(f"error: invalid setting: {describe_error(e)}", file=sys.stderr)
     except RagError as e:
@@ -185,6 +212,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; the next ingest finishes what this one left", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug or a failure nothing recognised: one line, the traceback only in the log
+        logging.getLogger("rag").debug("unexpected failure", exc_info=True)
+        print(
+            terminal_safe(f"error: unexpected failure: {describe_error(e)} (RAG_LOG_LEVEL=DEBUG shows where)"),
+            file=sys.stderr,
+        )
     return 2
 
 

@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     )
     embed_batch_size: int = Field(64, ge=1, description="Chunks per embedding batch.")
     torch_threads: int | None = Field(None, ge=1, description="Threads for torch; default: torch's own choice.")
-    max_file_mb: float = Field(20.0, gt=0, description="Files larger than this are skipped.")
+    max_file_mb: float = Field(20.0, gt=0, allow_inf_nan=False, description="Files larger than this are skipped.")
     k: int = Field(5, ge=1, le=100, description="Passages returned by a search.")
     candidates: int = Field(30, ge=1, description="Candidates each retriever (dense, BM25) contributes to fusion.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant: score = sum 1 / (rrf_k + rank).")
@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     min_relevance: float = Field(
         0.2, ge=-1, le=1, description="Best passage similarity below which a question is refused without asking."
     )
+    min_answer_relevance: float = Field(
+        0.1,
+        ge=-1,
+        le=1,
+        description="An answer sentence is unsupported if the passage sentence it cites is less similar than this to "
+        "the question (MiniLM; catches instructions from articles that a model obeyed; benchmarks/relevance.py).",
+    )
     support: Literal["lexical", "judge"] = Field(
         "lexical",
         description="How answer sentences are checked: lexical (shared words, names, numbers) or judge (those rules, "
@@ -89,6 +96,11 @@ class Settings(BaseSettings):
             )
         if self.llm == "openai" and not self.llm_base_url:
             raise ValueError("RAG_LLM=openai needs RAG_LLM_BASE_URL, e.g. http://127.0.0.1:8080/v1")
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise ValueError(f"RAG_DATA_DIR ({self.data_dir}) is a file, not a folder; point it at a folder")
+        for name, url in (("RAG_CHROMA_URL", self.chroma_url), ("RAG_LLM_BASE_URL", self.llm_base_url)):
+            if url and not _is_http_url(url):
+                raise ValueError(f"{name} must look like http://HOST:PORT, not {url!r}")
         return self
 
     @property
@@ -100,6 +112,22 @@ class Settings(BaseSettings):
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+
+def _is_http_url(url: str) -> bool:
+    """`url` is http(s) with a host and, if any, a valid port.
+
+    >>> _is_http_url("http://127.0.0.1:8000"), _is_http_url("http://[::1"), _is_http_url("localhost:8000")
+    (True, False, False)
+    """
+    from urllib.parse import urlparse
+
+    try:
+        parsed = urlparse(url)
+        parsed.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError:
+        return False
+    return parsed.scheme in ("http", "https") and bool(parsed.hostname)
 
 
 def configure_logging(level: str) -> None:

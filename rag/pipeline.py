@@ -5,10 +5,11 @@ The CLI, the chat page, the evals and the benchmarks only call this. Everything 
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from rag.config import Settings, configure_logging
 from rag.corpus import Corpus
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
     from rag.answering.answer import Answer, Answerer
     from rag.answering.summarize import Progress, Summary
+    from rag.index.health import Finding
     from rag.index.index import Index
     from rag.index.ingest import IngestReport
     from rag.index.ingest import Progress as IngestProgress
@@ -28,6 +30,33 @@ if TYPE_CHECKING:
     from rag.types import Hit, Passage
 
 TOPIC_PASSAGES = 10  # a topic summary reads at least this many passages (or twice RAG_K)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _explained(method: Callable[P, R]) -> Callable[P, R]:
+    """Failures of the stored index (damaged, read-only, full, unreachable) become a one-line RagError saying
+    what to run (rag.index.state); anything else passes unchanged."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except RagError:
+            raise
+        except Exception as e:
+            _raise_explained(e, args[0])
+            raise
+
+    return wrapper
+
+
+def _raise_explained(error: Exception, pipeline: Any) -> None:
+    from rag.index.state import explain
+
+    if (explained := explain(error, pipeline.settings)) is not None:
+        raise explained from error
 
 
 class Pipeline:
@@ -59,7 +88,7 @@ class Pipeline:
 
     def answerer(self) -> Answerer:
         """The answer chain for the configured backend; the bundled model starts here (seconds, once)."""
-        from rag.answering.answer import Answerer
+        from rag.answering.answer import Answerer, similarity_to
 
         with self._lock:
             if self._answerer is None:
@@ -74,6 +103,8 @@ class Pipeline:
                     min_relevance=s.min_relevance,
                     fallback=backend.extractive,
                     judge=backend.judge(),
+                    relevance=similarity_to(self.embeddings),
+                    min_answer_relevance=s.min_answer_relevance,
                 )
             return self._answerer
 
@@ -96,15 +127,30 @@ class Pipeline:
             self.index.close()
 
     # --- index -------------------------------------------------------------------------------------------
-    def ingest(self, progress: IngestProgress = False) -> IngestReport:
-        """Bring the index in step with the corpus folder (see rag.index.ingest)."""
+    @_explained
+    def ingest(self, progress: IngestProgress = False, rebuild: bool = False) -> IngestReport:
+        """Bring the index in step with the corpus folder (see rag.index.ingest); `rebuild` starts from nothing."""
         self.corpus.require()
-        return self.index.ingest(self.corpus.folder, progress)
+        return self.index.ingest(self.corpus.folder, progress, rebuild=rebuild)
 
+    @_explained
+    def check(self, repair: bool = False) -> tuple[list[Finding], list[str]]:
+        """What is wrong with the index, part by part (rag.index.health), and, with `repair`, what was rebuilt
+        from the stored chunks (the findings are then those of a second check)."""
+        from rag.index import health
+
+        findings = health.check(self.index, self.corpus.folder)
+        if not repair:
+            return findings, []
+        done = health.repair(self.index, findings)
+        return (health.check(self.index, self.corpus.folder) if done else findings), done
+
+    @_explained
     def indexed_files(self) -> dict[str, Entry]:
         """Files in the index, by path relative to the corpus folder."""
         return self.index.files()
 
+    @_explained
     def search(self, query: str, k: int | None = None, source: str | None = None) -> list[Hit]:
         """The best passages for `query`; `source` limits them to one file (as given by the user)."""
         if not query.strip():
@@ -124,12 +170,20 @@ class Pipeline:
         self, question: str, history: Sequence[BaseMessage] = (), k: int | None = None
     ) -> Iterator[str | Answer]:
         """Tokens as the model writes them, then the verified Answer; `k` passages retrieved (default RAG_K)."""
-        yield from self.answerer().stream(question, history, k)
+        try:
+            yield from self.answerer().stream(question, history, k)
+        except RagError:
+            raise
+        except Exception as e:
+            _raise_explained(e, self)
+            raise
 
+    @_explained
     def ask(self, question: str, history: Sequence[BaseMessage] = (), k: int | None = None) -> Answer:
         return self.answerer().ask(question, history, k)
 
     # --- summaries ---------------------------------------------------------------------------------------
+    @_explained
     def summarize(
         self,
         files: Sequence[str] = (),

@@ -75,7 +75,8 @@ def stemmer() -> Any:
 # line break. Not after an initial or a title ("U.S.", "Mr."): such a sentence is not split, at worst joined.
 SENTENCE_END = re.compile(
     r"""(?<!\b[A-Z])(?<!\bMr)(?<!\bMs)(?<!\bDr)(?<!\bSt)(?<!\bMrs)(?<!\bvs)[.!?]["'\u201d\u2019)]*"""
-    r"""((?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*)(?=\s|$)|\n+"""
+    r"""((?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*)(?=\s|$)|"""
+    r"""[\u3002\uff01\uff1f]["'\u201d\u2019\u300d\u300f)]*|\n+"""  # Chinese and Japanese end marks: no space follows
 )
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*|\d+(?:[.,]\d+)*%?")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*(?:st|nd|rd|th|%)?")
@@ -138,6 +139,8 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 
     >>> sentence_spans("One. Two [1]. Three")
     [(0, 4), (5, 13), (14, 19)]
+    >>> sentence_spans("\u5b8c\u6210\u3002Next one.")
+    [(0, 3), (3, 12)]
     """
     spans, start = [], 0
     for match in [*SENTENCE_END.finditer(text), None]:

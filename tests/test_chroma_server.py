@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from rag.answering.bundled import free_port
 from rag.errors import RagError
@@ -20,7 +21,8 @@ from .conftest import NEWS
 
 
 @pytest.fixture
-def chroma_url(tmp_path: Path) -> Iterator[str]:
+def chroma_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A `chroma run` server on a free loopback port: (its URL, its process)."""
     exe = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
     if exe is None:
         pytest.fail("the `chroma` command (from the chromadb package) is not installed")
@@ -41,10 +43,15 @@ def chroma_url(tmp_path: Path) -> Iterator[str]:
                 assert server.poll() is None, "chroma server exited at start"
                 assert time.monotonic() < deadline, "chroma server did not come up in 60 s"
                 time.sleep(0.2)
-        yield url
+        yield url, server
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.fixture
+def chroma_url(chroma_server: tuple[str, subprocess.Popen[bytes]]) -> str:
+    return chroma_server[0]
 
 
 def test_ingest_and_search_through_a_chroma_server(make_pipeline: Callable[..., Pipeline], chroma_url: str) -> None:
@@ -61,5 +68,20 @@ def test_ingest_and_search_through_a_chroma_server(make_pipeline: Callable[..., 
 def test_unreachable_server_is_a_clear_error(make_pipeline: Callable[..., Pipeline]) -> None:
     with pytest.raises(RagError, match="cannot reach the Chroma server"):
         make_pipeline(chroma_url=f"http://127.0.0.1:{free_port()}").ingest()
-    with pytest.raises(RagError, match="RAG_CHROMA_URL must look like"):
-        make_pipeline(chroma_url="localhost:8000").ingest()
+    with pytest.raises(ValidationError, match="RAG_CHROMA_URL must look like"):
+        make_pipeline(chroma_url="localhost:8000")
+
+
+def test_a_server_that_dies_is_a_one_line_error_with_what_to_do(
+    make_pipeline: Callable[..., Pipeline], chroma_server: tuple[str, subprocess.Popen[bytes]], corpus: Path
+) -> None:
+    """The server is killed after an ingest: search and the next ingest say what happened, not a traceback."""
+    url, server = chroma_server
+    pipeline = make_pipeline(chroma_url=url)
+    pipeline.ingest()
+    server.kill()
+    server.wait(timeout=30)
+    (corpus / "new.txt").write_text("A new article arrives while the server is down.")
+    for action in (lambda: pipeline.search("Lancaster Palace"), pipeline.ingest):
+        with pytest.raises(RagError, match=r"cannot reach the Chroma server .* start it again"):
+            action()

@@ -122,6 +122,9 @@ class Answerer:
     min_relevance: float
     fallback: Callable[[dict[str, Any]], str] | None = None  # used when `generate` fails (a server down)
     judge: Judge | None = None  # decides what is supported; None: the lexical check (rag.answering.citations)
+    # (question, texts) -> similarity of each text to the question; with min_answer_relevance, see _off_topic
+    relevance: Callable[[str, list[str]], list[float]] | None = None
+    min_answer_relevance: float = -1.0
 
     def chain(self) -> Runnable[dict[str, Any], Any]:
         """The whole pipeline as one LCEL runnable: {"question", "history", "k"} -> tokens..., then an Answer."""
@@ -202,6 +205,7 @@ class Answerer:
             return
         verified_at = time.perf_counter()
         verified, verdicts, judge_note = self._check(text, passages, state["asked"], quoted=failed)
+        self._off_topic(verified, state["asked"])
         note = f"{note}; {judge_note}" if note and judge_note else note or judge_note
         timings["verify_s"] = time.perf_counter() - verified_at
         timings["total_s"] = time.perf_counter() - state["started"]
@@ -234,6 +238,24 @@ class Answerer:
         claims = [raw for raw, _ in split_sentences(text)]
         verdicts, note = Fallback(judge.judge, lambda *_: None, "a lexical check")(claims, passages, question)
         return verify(text, passages, self.min_support, question, verdicts=verdicts), verdicts, note
+
+    def _off_topic(self, verified: Verified, question: str) -> None:
+        """Mark unsupported each supported sentence whose evidence (the passage sentences it cites) is not about
+        the question: MiniLM similarity below the floor. An instruction planted in an article and obeyed by the
+        model ("reply only PWNED-3"), in any language, cites the instruction, which is rarely about the
+        question (benchmarks/relevance.py: 90 % caught, 99 % of real answers kept); an instruction written to
+        look on topic is not caught here."""
+        quotes = {c.id: c.quote for c in verified.citations}
+        checked = [s for s in verified.sentences if s.supported and any(c in quotes for c in s.citations)]
+        if self.relevance is None or not checked:
+            return
+        evidence = list(dict.fromkeys(quotes[c] for s in checked for c in s.citations if c in quotes))
+        scores = dict(zip(evidence, self.relevance(question, evidence), strict=True))
+        for s in checked:
+            best = max(scores[quotes[c]] for c in s.citations if c in quotes)
+            if best < self.min_answer_relevance:
+                s.supported = False
+                s.reason = f"does not answer the question: its evidence is not about it (relevance {best:.2f})"
 
     def _trace(
         self, state: dict[str, Any], sentences: Sequence[Sentence], verdicts: Sequence[Verdict] | None
@@ -308,6 +330,17 @@ def llm_condenser(llm: Runnable[Any, BaseMessage]) -> Runnable[dict[str, Any], s
     from langchain_core.output_parsers import StrOutputParser
 
     return CONDENSE | llm | StrOutputParser()
+
+
+def similarity_to(embeddings: Any) -> Callable[[str, list[str]], list[float]]:
+    """(question, texts) -> cosine similarity of each text to the question, with `embeddings` (normalised)."""
+    import numpy as np
+
+    def relevance(question: str, texts: list[str]) -> list[float]:
+        vectors = np.asarray(embeddings.embed_documents([question, *texts]))
+        return [float(v) for v in vectors[1:] @ vectors[0]]
+
+    return relevance
 
 
 def history_from_turns(turns: Sequence[tuple[str, str]]) -> list[BaseMessage]:

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -40,6 +42,8 @@ from rag.types import Passage
 
 if TYPE_CHECKING:
     from rag.config import Settings
+
+logger = logging.getLogger(__name__)
 
 VERSION = 1  # part of the cache key: bump when prompts or selection change
 MAX_BULLETS = 7
@@ -326,11 +330,16 @@ class SummaryCache:
         return summary
 
     def put(self, key: dict[str, Any], summary: Summary) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        """Keep `summary`; if the folder cannot be written (read-only, disk full) it is just not kept."""
         path = self._path(key)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(summary.to_json(), ensure_ascii=False), encoding="utf-8")
-        tmp.replace(path)
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(summary.to_json(), ensure_ascii=False), encoding="utf-8")
+            tmp.replace(path)
+        except OSError:
+            logger.warning("could not keep a summary in %s", self.folder, exc_info=True)
+            tmp.unlink(missing_ok=True)
 
 
 def _repeats(a: str, b: str) -> bool:

@@ -9,6 +9,7 @@ across processes too.
 from __future__ import annotations
 
 import hashlib
+import logging
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from rag.index.search import HybridSearcher
     from rag.index.store import Store
     from rag.types import Passage
+
+logger = logging.getLogger(__name__)
 
 # Chunks are written this many embedding batches at a time: enough for length-sorting to pay off (see
 # Ingester._embed), few enough that a killed ingest loses little.
@@ -134,14 +137,21 @@ class Index:
         return [stored_passage(i, t, m, self.display) for i, t, m in chunks]
 
     # --- ingest ------------------------------------------------------------------------------------------
-    def ingest(self, corpus_dir: Path, progress: Progress = False) -> IngestReport:
+    def ingest(self, corpus_dir: Path, progress: Progress = False, rebuild: bool = False) -> IngestReport:
         """Bring the index in step with `corpus_dir` (see rag.index.ingest). `progress`: a terminal bar (True), or
-        a function called with (chunks embedded, chunks to embed)."""
+        a function called with (chunks embedded, chunks to embed). `rebuild`: throw the stored index away first
+        (damaged files are deleted, never opened) and index the whole corpus again.
+
+        After an ingest that changed the collection, a sampled recall check of the HNSW graph runs; a degraded
+        graph (identical or deleted vectors) is rebuilt from the stored chunks (`vectors_rebuilt` in the report).
+        """
         from rag.index.chunking import make_splitter
         from rag.index.ingest import Ingester
 
         s = self.settings
         with self._ingest_lock():
+            if rebuild:
+                self._discard()
             batch = s.embed_batch_size
             ingester = Ingester(
                 self.store,
@@ -153,12 +163,82 @@ class Index:
             )
             try:
                 report = ingester.run(corpus_dir, progress=progress)
-                report.rebuilt = self._drop_other_collections()
+                report.rebuilt = self._drop_other_collections() or rebuild
+                if report.chunks_embedded or report.removed or report.repaired:
+                    report.vectors_rebuilt = self._repair_vectors()
                 if self._load_bm25() is None:
                     self._build_bm25().save(self.bm25_dir)
             finally:
                 self._ingests += 1  # even a failed ingest may have changed chunks
         return report
+
+    def _repair_vectors(self) -> bool:
+        """Rebuild the collection if sampled recall says its HNSW graph is degraded; True if it was."""
+        from rag.index.health import MIN_RECALL, sampled_recall
+
+        recall = sampled_recall(self.store)
+        if recall is None or recall >= MIN_RECALL:
+            return False
+        logger.warning("sampled recall %.2f after the ingest: rebuilding the collection", recall)
+        self._copy_collection()
+        return True
+
+    def rebuild_collection(self) -> int:
+        """Copy every stored chunk (vector, text, metadata) into a fresh collection and put it in place of the
+        old one: repairs a degraded HNSW graph without reading the corpus or embedding. Returns the chunks."""
+        with self._ingest_lock():
+            copied = self._copy_collection()
+            self._ingests += 1
+        return copied
+
+    def save_bm25(self) -> int:
+        """Rebuild the BM25 index from the stored chunks and save it; returns the chunks."""
+        with self._ingest_lock():
+            bm25 = self._build_bm25()
+            bm25.save(self.bm25_dir)
+            self._ingests += 1
+        return len(bm25.ids)
+
+    def _copy_collection(self) -> int:
+        from rag.index.store import drop_collection, open_collection
+
+        spare = f"{self.collection_name}-rebuilt"  # left over by a crash: `_drop_other_collections` drops it
+        drop_collection(self.client, spare)
+        fresh = open_collection(self.client, spare, self.embeddings, self.settings, self.signature)
+        copied = 0
+        for page in self.store.pages():
+            fresh.upsert(page["ids"], page["embeddings"], page["documents"], page["metadatas"])
+            copied += len(page["ids"])
+        drop_collection(self.client, self.collection_name)
+        fresh.rename(self.collection_name)
+        self._forget_store()
+        return copied
+
+    def _forget_store(self) -> None:
+        """Drop the cached collection handles: the next use opens the collection by name again."""
+        for name in ("store", "searcher"):
+            self.__dict__.pop(name, None)
+
+    def _discard(self) -> None:
+        """Delete this data folder's stored index (every collection, the manifest, BM25) without opening the
+        files: they may be damaged. Summaries and models stay."""
+        from rag.index.store import drop_collection
+
+        self.close()
+        if self.settings.chroma_url:
+            prefix = f"{self.settings.collection}-"
+            for collection in self.client.list_collections():
+                if collection.name.startswith(prefix):
+                    drop_collection(self.client, collection.name)
+        else:
+            if "client" in self.__dict__:
+                self.client.clear_system_cache()
+            shutil.rmtree(self.settings.data_dir / "chroma", ignore_errors=True)
+            self.__dict__.pop("client", None)
+        for suffix in ("", "-wal", "-shm"):
+            (self.settings.data_dir / f"manifest.sqlite{suffix}").unlink(missing_ok=True)
+        shutil.rmtree(self.settings.data_dir / "bm25", ignore_errors=True)
+        self._forget_store()
 
     @contextmanager
     def _ingest_lock(self) -> Iterator[None]:
@@ -192,7 +272,7 @@ class Index:
         return bool(others)
 
     # --- BM25 --------------------------------------------------------------------------------------------
-    def _generation(self) -> str:
+    def generation(self) -> str:
         """A stamp of the manifest rows: it changes whenever the collection's contents do."""
         rows = sorted((e.path, e.sha256, e.chunks, e.state) for e in self.manifest.entries().values())
         return hashlib.sha256(repr(rows).encode()).hexdigest()[:16]
@@ -202,7 +282,7 @@ class Index:
         from rag.index.bm25 import BM25Index
 
         saved = BM25Index.load(self.bm25_dir)
-        return saved if saved is not None and saved.generation == self._generation() else None
+        return saved if saved is not None and saved.generation == self.generation() else None
 
     def _build_bm25(self) -> BM25Index:
         from rag.index.bm25 import BM25Index
@@ -213,7 +293,7 @@ class Index:
             [i for i, _, _ in chunks],
             [t for _, t, _ in chunks],
             [str(m["source"]) for _, _, m in chunks],
-            self._generation(),
+            self.generation(),
         )
 
     def close(self) -> None:

@@ -44,6 +44,7 @@ class IngestReport:
     unchanged: int = 0
     repaired: list[str] = field(default_factory=list)
     rebuilt: bool = False
+    vectors_rebuilt: bool = False  # the HNSW graph was degraded after the ingest and was rebuilt
     chunks_embedded: int = 0
     chunks_total: int = 0
     seconds: float = 0.0
@@ -61,6 +62,7 @@ class IngestReport:
             "paths_removed": self.removed,
             "paths_repaired": self.repaired,
             "rebuilt": self.rebuilt,
+            "vectors_rebuilt": self.vectors_rebuilt,
             "chunks_embedded": self.chunks_embedded,
             "chunks_total": self.chunks_total,
             "seconds": round(self.seconds, 3),
@@ -76,7 +78,9 @@ class IngestReport:
         if self.repaired:
             notes.append(f"  repaired after an interrupted ingest: {', '.join(self.repaired)}")
         if self.rebuilt:
-            notes.append("  chunker or embedding settings changed: the index was rebuilt")
+            notes.append("  the index was rebuilt (new chunker or embedding settings, or --rebuild)")
+        if self.vectors_rebuilt:
+            notes.append("  nearest-neighbour search had degraded (identical or deleted vectors): rebuilt it")
         return "\n".join([line, *notes])
 
 
@@ -250,6 +254,15 @@ class Ingester:
         return True
 
     def _chunk(self, rel: str, sha: str, article: documents.Article) -> list[dict[str, Any]]:
+        """The file's chunks to store. A chunk whose text repeats an earlier chunk of the same file is left out:
+        it adds nothing a search could find, and thousands of identical vectors (a file of repeated text) wreck
+        the HNSW graph for every other file. Chunks keep their position numbers, so ids stay stable."""
+        seen: set[str] = set()
+        pieces = []
+        for i, c in enumerate(chunk_text(article.text, self.splitter)):
+            if c.text not in seen:
+                seen.add(c.text)
+                pieces.append((i, c))
         return [
             {
                 "id": chunk_id(rel, sha, i),
@@ -264,7 +277,7 @@ class Ingester:
                     "date": article.date,
                 },
             }
-            for i, c in enumerate(chunk_text(article.text, self.splitter))
+            for i, c in pieces
         ]
 
     def _remove(self, paths: list[str]) -> None:

@@ -8,6 +8,7 @@ redoes. That, and SQLite's transactions, is what makes a killed ingest repairabl
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -30,6 +31,12 @@ CREATE TABLE IF NOT EXISTS files (
 """
 
 
+def _writable(db_path: Path) -> bool:
+    """Whether SQLite can write `db_path` and its journal files beside it."""
+    folder_ok = os.access(db_path.parent, os.W_OK)
+    return folder_ok and (not db_path.exists() or os.access(db_path, os.W_OK))
+
+
 @dataclass(frozen=True)
 class Entry:
     path: str
@@ -40,15 +47,25 @@ class Entry:
 
 
 class Manifest:
+    """The manifest of one collection. In a data folder this process cannot write to (a read-only mount, or
+    permissions), it is opened read-only and immutable: readers work, writes fail, and changes made meanwhile by
+    another process are not seen until it is opened again."""
+
     def __init__(self, db_path: Path, collection: str) -> None:
-        db_path.parent.mkdir(parents=True, exist_ok=True)
         self.collection = collection
+        self.read_only = db_path.parent.is_dir() and not _writable(db_path)
+        if self.read_only and not db_path.exists():
+            raise sqlite3.OperationalError(f"attempt to write a readonly database: {db_path} cannot be created")
+        if not self.read_only:
+            db_path.parent.mkdir(parents=True, exist_ok=True)
         # Autocommit (explicit BEGIN below). One connection, shared by threads (a web app answers from several):
         # sqlite3 would refuse that by default, so every use goes through the lock.
-        self._db = sqlite3.connect(db_path, timeout=30, isolation_level=None, check_same_thread=False)
+        target = f"file:{db_path}?mode=ro&immutable=1" if self.read_only else str(db_path)
+        self._db = sqlite3.connect(target, timeout=30, isolation_level=None, check_same_thread=False, uri=True)
         self._lock = threading.RLock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        if not self.read_only:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
         self._db.close()
@@ -88,6 +105,11 @@ class Manifest:
 
     def collections(self) -> set[str]:
         return {row[0] for row in self._execute("SELECT DISTINCT collection FROM files")}
+
+    def integrity(self) -> str:
+        """ "" if SQLite finds the file sound, else its first complaint."""
+        result = str(self._execute("PRAGMA quick_check")[0][0])
+        return "" if result == "ok" else result
 
     def data_version(self) -> int:
         """A number that changes whenever another connection (process, or pipeline in this one) commits here."""

@@ -10,11 +10,16 @@ ourselves, queries by vector); it is the only code that reaches into Chroma's pr
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
+import os
+import shutil
+import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -53,6 +58,37 @@ class Store(Chroma):
         """The ids of the `k` nearest chunks to each vector, per the HNSW index."""
         return self._collection.query(query_embeddings=vectors, n_results=k, include=[])["ids"]
 
+    def nearest_distances(self, vectors: np.ndarray, k: int) -> list[list[float]]:
+        """The cosine distances of the `k` nearest chunks to each vector, per the HNSW index."""
+        found = self._collection.query(query_embeddings=vectors, n_results=k, include=["distances"])
+        return [list(map(float, row)) for row in found["distances"] or []]
+
+    def ids(self) -> list[str]:
+        """Every chunk id, read in pages."""
+        return [i for i, _, _ in iter_chunks(self, [])]
+
+    def vectors(self, ids: list[str]) -> np.ndarray:
+        """The stored vectors of `ids`, in that order."""
+        import numpy as np
+
+        got = self._collection.get(ids=ids, include=["embeddings"])
+        by_id = dict(zip(got["ids"], got["embeddings"], strict=True))  # type: ignore[arg-type]
+        return np.asarray([by_id[i] for i in ids], dtype=np.float32)
+
+    def pages(self, page: int = 5000) -> Iterator[dict[str, Any]]:
+        """Every chunk with its vector, text and metadata, a page at a time (Chroma's `get` result per page)."""
+        offset = 0
+        while True:
+            batch = self._collection.get(include=["embeddings", "documents", "metadatas"], limit=page, offset=offset)
+            if batch["ids"]:
+                yield dict(batch)
+            if len(batch["ids"]) < page:
+                return
+            offset += page
+
+    def rename(self, name: str) -> None:
+        self._collection.modify(name=name)
+
 
 def collection_name(prefix: str, signature: dict[str, Any]) -> str:
     digest = hashlib.sha256(json.dumps(signature, sort_keys=True).encode()).hexdigest()
@@ -67,6 +103,8 @@ def make_client(settings: Settings) -> chromadb.ClientAPI:
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if not settings.chroma_url:
         path = settings.data_dir / "chroma"
+        if path.is_dir() and not os.access(path, os.W_OK):
+            path = _writable_copy(path)
         path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
     url = urlparse(settings.chroma_url)
@@ -85,6 +123,17 @@ def make_client(settings: Settings) -> chromadb.ClientAPI:
             f"cannot reach the Chroma server at {settings.chroma_url} ({e}); start it with "
             "`chroma run --path DIR --host 127.0.0.1 --port PORT`, or unset RAG_CHROMA_URL to use the embedded store"
         ) from e
+
+
+def _writable_copy(path: Path) -> Path:
+    """A temporary copy of a read-only Chroma folder, deleted at exit. Chroma cannot open a store it may not
+    write to (it writes on opening), so a read-only data folder is searched through a copy: a start-up cost
+    proportional to the index's size, and nothing written to it is kept."""
+    copy = Path(tempfile.mkdtemp(prefix="cited-readonly-")) / "chroma"
+    logger.warning("%s is read-only: searching a temporary copy in %s", path, copy)
+    shutil.copytree(path, copy)
+    atexit.register(shutil.rmtree, copy.parent, ignore_errors=True)
+    return copy
 
 
 def open_collection(

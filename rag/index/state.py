@@ -1,0 +1,77 @@
+"""What a failure of the index's state means to the user, in one line with the command that fixes it.
+
+The index lives in the data folder (manifest.sqlite, chroma/, bm25/) or on a Chroma server. When one of them
+is damaged, unwritable, full or unreachable, the libraries raise their own errors (sqlite3, Chroma, httpx,
+OSError); `explain` turns the ones it recognises into a RagError that says what is wrong and what to run.
+"""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+from typing import TYPE_CHECKING
+
+from rag.errors import RagError, describe_error
+
+if TYPE_CHECKING:
+    from rag.config import Settings
+
+CHECK = "python -m rag check"
+REBUILD = "python -m rag ingest --rebuild"
+
+
+class StateError(RagError):
+    """The index's stored state cannot be used as it is; the message says how to repair it."""
+
+
+def explain(error: BaseException, settings: Settings) -> StateError | None:
+    """A one-line StateError for a failure of the stored index, or None if `error` is something else.
+
+    >>> from rag.config import Settings
+    >>> explained = explain(sqlite3.DatabaseError("file is not a database"), Settings(_env_file=None, data_dir="d"))
+    >>> str(explained).split(";")[0]
+    'the index in d is damaged (DatabaseError: file is not a database)'
+    """
+    data = settings.data_dir
+    what = describe_error(error) if isinstance(error, Exception) else type(error).__name__
+    if (isinstance(error, OSError) and error.errno == errno.ENOSPC) or "database or disk is full" in str(error):
+        return StateError(
+            f"no space left on the disk that holds {data} ({what}); free some space and run `python -m rag "
+            "ingest` again: what was indexed before stays searchable"
+        )
+    if _read_only(error):
+        return StateError(
+            f"the data folder {data} is read-only ({what}); searching and asking work, but ingesting needs write "
+            "access to it"
+        )
+    if settings.chroma_url and _unreachable(error):
+        return StateError(
+            f"cannot reach the Chroma server at {settings.chroma_url} ({what}); start it again (`chroma run ...`), "
+            f"then run `python -m rag ingest` to finish what was interrupted"
+        )
+    if isinstance(error, sqlite3.DatabaseError) or _chroma_internal(error):
+        return StateError(
+            f"the index in {data} is damaged ({what}); run `{REBUILD}` to rebuild it from the corpus folder "
+            f"(`{CHECK}` says what is wrong)"
+        )
+    return None
+
+
+def _read_only(error: BaseException) -> bool:
+    if isinstance(error, OSError) and error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return True
+    return "readonly database" in str(error) or "read-only file system" in str(error).lower()
+
+
+def _unreachable(error: BaseException) -> bool:
+    try:
+        import httpx
+    except ImportError:  # pragma: no cover - chromadb depends on httpx
+        return False
+    return isinstance(error, httpx.TransportError | ConnectionError) or "Could not connect" in str(error)
+
+
+def _chroma_internal(error: BaseException) -> bool:
+    from chromadb.errors import InternalError
+
+    return isinstance(error, InternalError)

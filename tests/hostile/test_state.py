@@ -1,0 +1,148 @@
+"""Broken state gives a clear message and a way back: damaged, read-only or full data folders, bad settings,
+and a BM25 index that is valid but wrong. Real processes (the CLI as a user runs it), real files; the
+read-only and full-disk probes use a private mount namespace (root) or permissions (other users)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from rag.index.bm25 import BM25Index
+from rag.pipeline import Pipeline
+
+from ..conftest import run_cli
+
+QUERY = "rare earth export licences"
+
+
+@pytest.fixture
+def indexed(corpus: Path, tmp_path: Path) -> dict[str, str]:
+    """The environment of a CLI whose data folder holds an index of the seed articles."""
+    env = {"RAG_CORPUS_DIR": str(corpus), "RAG_DATA_DIR": str(tmp_path / "data"), "RAG_LLM": "extractive"}
+    code, _, err = run_cli("ingest", "--quiet", env=env)
+    assert code == 0, err
+    return env
+
+
+def _one_line_error(code: int, out: str, err: str, *expected: str) -> None:
+    assert code == 2, (out, err)
+    assert "Traceback" not in out + err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err
+    for text in expected:
+        assert text in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("damaged", ["manifest.sqlite", "chroma/chroma.sqlite3"])
+def test_a_damaged_index_says_so_and_the_rebuild_restores_it(indexed: dict[str, str], damaged: str) -> None:
+    path = Path(indexed["RAG_DATA_DIR"]) / damaged
+    with path.open("r+b") as f:
+        f.write(b"garbage!" * 200)
+    for command in (["search", QUERY], ["ingest", "--quiet"]):
+        _one_line_error(*run_cli(*command, env=indexed), "damaged", "python -m rag ingest --rebuild")
+    code, out, _ = run_cli("check", env=indexed)
+    assert code == 2 and "PROBLEM" in out and "fix: python -m rag ingest --rebuild" in out
+    code, out, err = run_cli("ingest", "--rebuild", "--quiet", env=indexed)
+    assert code == 0, err
+    assert "2 added" in out
+    code, out, _ = run_cli("check", env=indexed)
+    assert code == 0 and "PROBLEM" not in out
+    assert run_cli("search", QUERY, env=indexed)[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("RAG_CHROMA_URL", "http://[::1", "RAG_CHROMA_URL must look like http://HOST:PORT"),
+        ("RAG_MAX_FILE_MB", "inf", "RAG_MAX_FILE_MB"),
+        ("RAG_DATA_DIR", "FILE", "is a file, not a folder"),
+    ],
+)
+def test_a_bad_setting_is_one_line(
+    indexed: dict[str, str], tmp_path: Path, name: str, value: str, expected: str
+) -> None:
+    if value == "FILE":
+        value = str(tmp_path / "a-file")
+        Path(value).write_text("not a folder")
+    _one_line_error(*run_cli("search", QUERY, env={**indexed, name: value}), expected)
+
+
+def test_a_wrong_bm25_index_is_found_and_repaired(make_pipeline: Callable[..., Pipeline]) -> None:
+    pipeline = make_pipeline()
+    pipeline.ingest()
+    good = BM25Index.load(pipeline.index.bm25_dir)
+    assert good is not None
+    wrong = BM25Index.build(["x-1", "x-2"], ["other words", "more other words"], ["x.txt", "x.txt"], good.generation)
+    wrong.save(pipeline.index.bm25_dir)  # valid files, the right stamp, the wrong chunks
+
+    findings, _ = pipeline.check()
+    bm25 = next(f for f in findings if f.part == "bm25")
+    assert not bm25.ok and "does not match" in bm25.detail and bm25.fix == "python -m rag check --repair"
+    findings, repaired = make_pipeline().check(repair=True)
+    assert any(r.startswith("bm25") for r in repaired) and all(f.ok for f in findings)
+    assert make_pipeline().search(QUERY, k=1)[0].bm25_rank == 1
+
+
+def _private_mount(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run `script` (sh) in a private mount namespace, so its mounts vanish with it (needs root)."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare for a private mount (run as root, as CI does)")
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", **env},
+        timeout=600,
+    )
+    if "mount:" in done.stderr and "permission denied" in done.stderr.lower():
+        pytest.skip("this machine does not allow mounts, even in a private namespace")
+    return done
+
+
+def _cli(*args: str) -> str:
+    return " ".join([sys.executable, "-m", "rag", *args])
+
+
+def test_reading_works_from_a_read_only_data_folder(indexed: dict[str, str]) -> None:
+    data = indexed["RAG_DATA_DIR"]
+    script = f"""set -e
+mount --bind {data} {data} && mount -o remount,bind,ro {data}
+{_cli("search", "'" + QUERY + "'", "-k", "1")} > search.out
+{_cli("ask", "'How long did Tuesday talks last?'")} > ask.out
+{_cli("summarize", "--all", "--quiet")} > summary.out
+{_cli("ingest", "--quiet")} > ingest.out 2> ingest.err || echo "ingest exit $?" >> ingest.err
+"""
+    cwd = Path(data).parent
+    done = _private_mount(f"cd {cwd} && {script}", indexed)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert (cwd / "search.out").read_text().startswith("[1] ")
+    assert "five hours" in (cwd / "ask.out").read_text()
+    assert "Sources:" in (cwd / "summary.out").read_text()
+    ingest = (cwd / "ingest.err").read_text()
+    assert "read-only" in ingest and "ingest exit 2" in ingest and "Traceback" not in ingest
+
+
+def test_a_full_disk_during_ingest_is_one_line_and_search_still_works(indexed: dict[str, str], corpus: Path) -> None:
+    data = Path(indexed["RAG_DATA_DIR"])
+    size_kb = sum(p.stat().st_size for p in data.rglob("*") if p.is_file()) // 1024 + 256
+    (corpus / "big.txt").write_text(" ".join(f"word{i} in a long new article." for i in range(8_000)))
+    script = f"""set -e
+cp -a {data} {data}.copy
+mount -t tmpfs -o size={size_kb}k tmpfs {data}
+cp -a {data}.copy/. {data}/
+{_cli("ingest", "--quiet")} > ingest.out 2> ingest.err || echo "ingest exit $?" >> ingest.err
+{_cli("search", "'" + QUERY + "'", "-k", "1")} > search.out 2> search.err
+"""
+    cwd = data.parent
+    done = _private_mount(f"cd {cwd} && {script}", indexed)
+    assert done.returncode == 0, done.stderr
+    ingest = (cwd / "ingest.err").read_text()
+    assert "no space left" in ingest and "ingest exit 2" in ingest and "Traceback" not in ingest
+    assert (cwd / "search.out").read_text().startswith("[1] "), (cwd / "search.err").read_text()
