@@ -31,6 +31,7 @@ from rag.answering.summarize import Summary
 from rag.config import Settings
 from rag.errors import RagError, describe_error
 from rag.index.index import Index
+from rag.index.state import ReadOnlyError
 from rag.pipeline import Pipeline
 
 logger = logging.getLogger("rag.app")
@@ -40,12 +41,16 @@ UPLOAD_TYPES = ["txt", "md", "html", "htm", "pdf"]
 
 
 @st.cache_resource(show_spinner="Opening the index and bringing it up to date...")
-def get_index(environment: tuple[tuple[str, str], ...]) -> Index:
+def get_index(environment: tuple[tuple[str, str], ...]) -> tuple[Index, str]:
     """One index (and embedding model) per data folder and process, brought up to date once and shared by the
-    pipelines of every backend. `environment` (the RAG_* variables the settings are read from) is the key."""
+    pipelines of every backend, and a note for the page ("" if none). `environment` (the RAG_* variables the
+    settings are read from) is the key. A read-only data folder is searched as it is."""
     pipeline = Pipeline(Settings())
-    pipeline.ingest()
-    return pipeline.index
+    try:
+        pipeline.ingest()
+    except ReadOnlyError as e:
+        return pipeline.index, f"Not brought up to date: {e}"
+    return pipeline.index, ""
 
 
 @st.cache_resource(show_spinner=False)
@@ -54,7 +59,7 @@ def get_pipeline(backend: str, base_url: str, model: str, environment: tuple[tup
     overrides: dict[str, Any] = {"llm": backend}
     if backend == "openai":
         overrides |= {"llm_base_url": base_url or None, "llm_model": model or "local-model"}
-    return Pipeline(Settings(**overrides), index=get_index(environment))
+    return Pipeline(Settings(**overrides), index=get_index(environment)[0])
 
 
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$=])")
@@ -215,6 +220,8 @@ def choose_model(settings: Settings) -> tuple[Pipeline | None, int]:
             problem(e)
             return None, k
         st.caption(md_text(f"In use: {pipeline.model_label}"))
+        if note := get_index(environment)[1]:
+            st.info(md_text(note))
     return pipeline, k
 
 
@@ -249,7 +256,8 @@ def corpus_panel(pipeline: Pipeline) -> None:
         with st.form("upload", clear_on_submit=True):
             st.file_uploader(
                 f"Articles ({', '.join(UPLOAD_TYPES)}; up to {settings.max_file_mb:g} MB each)",
-                type=UPLOAD_TYPES,
+                # No `type=`: with it, Streamlit itself raises on a name with a NUL byte, for the whole batch and
+                # page; rag.corpus checks each file's name and type instead, one error per bad file.
                 accept_multiple_files=True,
                 key="uploads",
             )

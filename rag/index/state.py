@@ -24,6 +24,10 @@ class StateError(RagError):
     """The index's stored state cannot be used as it is; the message says how to repair it."""
 
 
+class ReadOnlyError(StateError):
+    """The data folder cannot be written: reading works, ingesting does not."""
+
+
 def explain(error: BaseException, settings: Settings) -> StateError | None:
     """A one-line StateError for a failure of the stored index, or None if `error` is something else.
 
@@ -40,7 +44,7 @@ def explain(error: BaseException, settings: Settings) -> StateError | None:
             "ingest` again: what was indexed before stays searchable"
         )
     if _read_only(error):
-        return StateError(
+        return ReadOnlyError(
             f"the data folder {data} is read-only ({what}); searching and asking work, but ingesting needs write "
             "access to it"
         )

@@ -146,3 +146,32 @@ cp -a {data}.copy/. {data}/
     ingest = (cwd / "ingest.err").read_text()
     assert "no space left" in ingest and "ingest exit 2" in ingest and "Traceback" not in ingest
     assert (cwd / "search.out").read_text().startswith("[1] "), (cwd / "search.err").read_text()
+
+
+CHAT_SCRIPT = """
+import sys
+from streamlit.testing.v1 import AppTest
+
+at = AppTest.from_file(sys.argv[1], default_timeout=120)
+at.run()
+at.chat_input[0].set_value("How many hours did Tuesday's talks last?").run()
+shown = " ".join(h.proto.body for h in at.get("html"))
+print("EXCEPTION" if at.exception else "no exception")
+print("ANSWERED" if "five hours" in shown else "NOT ANSWERED")
+print("INFO:", " | ".join(i.value.replace("\\\\", "") for i in at.sidebar.info))
+"""
+
+
+def test_the_chat_answers_from_a_read_only_data_folder(indexed: dict[str, str], tmp_path: Path) -> None:
+    from ..conftest import ROOT
+
+    data = indexed["RAG_DATA_DIR"]
+    (tmp_path / "chat.py").write_text(CHAT_SCRIPT)
+    script = f"""set -e
+mount --bind {data} {data} && mount -o remount,bind,ro {data}
+cd {tmp_path} && {sys.executable} chat.py {ROOT / "app.py"}
+"""
+    done = _private_mount(script, indexed)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "no exception" in done.stdout and "ANSWERED" in done.stdout, done.stdout + done.stderr[-2000:]
+    assert "read-only" in done.stdout  # the sidebar says why the index was not brought up to date
