@@ -12,6 +12,7 @@ NAMES = {
     "answers": "answer latency of the bundled model on the seed corpus: first token, total, tokens/s, overhead",
     "summaries": "CNN/DailyMail ROUGE of the summaries (extractive, bundled model) next to Lead-3",
     "support": "the support judge (lexical, bundled models) against human labels (QAGS-XSum) and synthetic errors",
+    "check": "what the sampled recall check of the vector graph costs and sees: SciFact, and SciFact with a crowd",
     "relevance": "whether answer sentences relate to the question (MiniLM): RealTime QA answers vs unrelated, obeyed",
 }
 
