@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import sqlite3
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.errors import RagError, describe_error
@@ -35,6 +36,7 @@ def explain(error: BaseException, settings: Settings) -> StateError | None:
     >>> explained = explain(sqlite3.DatabaseError("file is not a database"), Settings(_env_file=None, data_dir="d"))
     >>> str(explained).split(";")[0]
     'the index in d is damaged (DatabaseError: file is not a database)'
+    >>> explain(PermissionError(13, "Permission denied", "/etc/shadow"), Settings(_env_file=None, data_dir="d"))
     """
     data = settings.data_dir
     what = describe_error(error) if isinstance(error, Exception) else type(error).__name__
@@ -43,7 +45,9 @@ def explain(error: BaseException, settings: Settings) -> StateError | None:
             f"no space left on the disk that holds {data} ({what}); free some space and run `python -m rag "
             "ingest` again: what was indexed before stays searchable"
         )
-    if _read_only(error):
+    if "database is locked" in str(error):
+        return StateError(f"the index in {data} is busy: another process holds it ({what}); try again in a moment")
+    if _read_only(error, data):
         return ReadOnlyError(
             f"the data folder {data} is read-only ({what}); searching and asking work, but ingesting needs write "
             "access to it"
@@ -61,9 +65,10 @@ def explain(error: BaseException, settings: Settings) -> StateError | None:
     return None
 
 
-def _read_only(error: BaseException) -> bool:
+def _read_only(error: BaseException, data: Path) -> bool:
+    """A write refused inside the data folder (not a permission problem anywhere else)."""
     if isinstance(error, OSError) and error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return True
+        return error.filename is None or Path(error.filename).resolve().is_relative_to(data.resolve())
     return "readonly database" in str(error) or "read-only file system" in str(error).lower()
 
 
