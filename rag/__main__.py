@@ -35,6 +35,24 @@ def _parser() -> argparse.ArgumentParser:
         help="throw the stored index away (even if damaged) and index everything again",
     )
 
+    imports = commands.add_parser(
+        "import", help="write the articles of a JSON Lines file into the corpus folder as Markdown, then ingest"
+    )
+    imports.add_argument("file", metavar="FILE.jsonl")
+    imports.add_argument("--text-field", default="text", help="the article's text (default: text)")
+    imports.add_argument("--title-field", default="title", help="its title (default: title)")
+    imports.add_argument("--date-field", default="publish_date", help="its publish date (default: publish_date)")
+    imports.add_argument("--url-field", default="url", help="its URL, the key for duplicates (default: url)")
+    imports.add_argument(
+        "--outlet-field", default="outlet", help="its publisher (default: outlet, else the URL's host)"
+    )
+    imports.add_argument("--authors-field", default="authors", help="a list of its authors (default: authors)")
+    imports.add_argument(
+        "--list-field", default="", help="each line holds a list of records in this field (RealTime QA: search_result)"
+    )
+    imports.add_argument("--no-ingest", action="store_true", help="only write the files; index them later")
+    imports.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
     check = commands.add_parser("check", help="say what is wrong with the index, and how to fix it")
     check.add_argument("--repair", action="store_true", help="rebuild what can be rebuilt from the stored chunks")
     check.add_argument("--json", action="store_true", help="print the findings as one JSON object")
@@ -80,6 +98,32 @@ def _ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rag.importing import Fields
+
+    fields = Fields(
+        text=args.text_field,
+        title=args.title_field,
+        date=args.date_field,
+        url=args.url_field,
+        outlet=args.outlet_field,
+        authors=args.authors_field,
+        list_field=args.list_field,
+    )
+    with _pipeline() as pipeline:
+        report = pipeline.import_articles(Path(args.file), fields)
+        ingested = None if args.no_ingest or not report.imported else pipeline.ingest(progress=not args.json)
+    if args.json:
+        print(json.dumps({**report.to_json(), "ingest": ingested.to_json() if ingested else None}))
+    else:
+        print(terminal_safe(report.summary()))
+        if ingested:
+            print(terminal_safe(ingested.summary()))
+    return 0
+
+
 def _check(args: argparse.Namespace) -> int:
     """Exit 0 if every part is sound, 2 if not (each problem printed with the command that fixes it)."""
     with _pipeline() as pipeline:
@@ -109,6 +153,8 @@ def _search(args: argparse.Namespace) -> int:
     for n, hit in enumerate(hits, start=1):
         ranks = f"dense #{hit.dense_rank or '-'}, bm25 #{hit.bm25_rank or '-'}"
         print(terminal_safe(f"[{n}] {hit.source}:{hit.start}-{hit.end}  (score {hit.score:.4f}; {ranks})"))
+        if about := ", ".join(filter(None, [hit.outlet, hit.date])):
+            print(terminal_safe(f"    {hit.title} ({about})" if hit.title else f"    ({about})"))
         print(terminal_safe("    " + " ".join(hit.text.split())[:400]))
     return 0
 
@@ -203,7 +249,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pydantic import ValidationError  # after parsing: `--help` loads nothing else
 
     try:
-        commands = {"ingest": _ingest, "check": _check, "search": _search, "ask": _ask, "summarize": _summarize}
+        commands = {
+            "ingest": _ingest,
+            "import": _import,
+            "check": _check,
+            "search": _search,
+            "ask": _ask,
+            "summarize": _summarize,
+        }
         return commands[args.command](args)
     except ValidationError as e:
         print(f"error: invalid setting: {describe_error(e)}", file=sys.stderr)

@@ -120,7 +120,7 @@ def save_upload(corpus_dir: Path, name: str, data: bytes, max_bytes: int) -> Pat
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
-        _publish(Path(temporary), target)
+        publish(Path(temporary), target)
     except FileExistsError:  # another upload of the same name got there first
         raise _taken(target, data) from None
     finally:
@@ -128,7 +128,7 @@ def save_upload(corpus_dir: Path, name: str, data: bytes, max_bytes: int) -> Pat
     return target
 
 
-def _publish(temporary: Path, target: Path) -> None:
+def publish(temporary: Path, target: Path) -> None:
     """Give the complete file its name; FileExistsError if the name is taken (never replaces a file)."""
     try:
         os.link(temporary, target)

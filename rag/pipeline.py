@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from rag.answering.answer import Answer, Answerer
     from rag.answering.summarize import Progress, Summary
+    from rag.importing import Fields, ImportReport
     from rag.index.health import Finding
     from rag.index.index import Index
     from rag.index.ingest import IngestReport
@@ -242,6 +243,13 @@ class Pipeline:
         return articles, f"{'The whole corpus' if everything else 'Several articles'}: {len(rels)} articles"
 
     # --- files -------------------------------------------------------------------------------------------
+    def import_articles(self, source: Path, fields: Fields | None = None) -> ImportReport:
+        """Write the articles of a JSON Lines file into the corpus folder as Markdown (rag.importing); not
+        indexed yet."""
+        from rag.importing import Fields, import_jsonl
+
+        return import_jsonl(source, self.corpus.folder, fields or Fields())
+
     def article_text(self, source: str) -> str:
         """The normalised text of an indexed file: what citation spans point into."""
         return self.corpus.article_text(self.resolve_source(source))

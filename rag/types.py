@@ -16,7 +16,9 @@ class Passage:
     end: int
     text: str
     title: str
-    date: str
+    date: str  # ISO date (YYYY-MM-DD) or ""
+    url: str = ""  # where the article was published, when known
+    outlet: str = ""  # who published it (a host name such as cnn.com, or a name from the article's metadata)
 
 
 @dataclass(frozen=True)

@@ -106,3 +106,16 @@ def test_utf16_with_bom_and_utf8_bom_are_read(tmp_path: Path) -> None:
     (tmp_path / "b.txt").write_bytes("hello".encode("utf-16"))
     assert documents.load(tmp_path / "a.txt").text == "hello"
     assert documents.load(tmp_path / "b.txt").text == "hello"
+
+
+def test_url_and_outlet_come_from_front_matter_or_html_meta(tmp_path: Path) -> None:
+    note = tmp_path / "note.md"
+    note.write_text("---\ntitle: Talks\ndate: 2024/03/04\nurl: https://www.cnn.com/a\n---\nBody text.\n")
+    assert (documents.load(note).date, documents.load(note).outlet) == ("2024-03-04", "cnn.com")
+    page = tmp_path / "page.html"
+    page.write_text(
+        '<html><head><meta property="og:site_name" content="The Example Times">'
+        '<link rel="canonical" href="https://example.com/talks"></head><body><p>Talks resumed.</p></body></html>'
+    )
+    article = documents.load(page)
+    assert (article.url, article.outlet) == ("https://example.com/talks", "The Example Times")

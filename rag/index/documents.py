@@ -33,6 +33,8 @@ class Article:
     text: str
     title: str
     date: str  # ISO date (YYYY-MM-DD) or "" when none was found
+    url: str = ""
+    outlet: str = ""
 
 
 def normalise(text: str) -> str:
@@ -63,19 +65,34 @@ def date_from_name(path: Path) -> str:
     return iso_date(match.group(1)) if match else ""
 
 
+def outlet_of(url: str) -> str:
+    """The publisher's host name: `https://www.cnn.com/...` -> `cnn.com`.
+
+    >>> outlet_of("https://www.cnn.com/2022/11/27/asia/x.html"), outlet_of("not a url")
+    ('cnn.com', '')
+    """
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(url.strip()).hostname or ""
+    except ValueError:  # a malformed URL (e.g. an unclosed [ in the host)
+        return ""
+    return host.removeprefix("www.")
+
+
 def iso_date(value: Any) -> str:
     """`value` as an ISO date (YYYY-MM-DD) if it is a date or starts with one, else "".
 
-    >>> iso_date("2025-06-11T08:00:00Z"), iso_date(": : not a"), iso_date("2025-13-40")
-    ('2025-06-11', '', '')
+    >>> iso_date("2025-06-11T08:00:00Z"), iso_date("2024/01/05"), iso_date(": : not a"), iso_date("2025-13-40")
+    ('2025-06-11', '2024-01-05', '', '')
     """
     if isinstance(value, dt.date):
         return value.isoformat()[:10]
-    match = re.match(r"\s*(\d{4}-\d{2}-\d{2})", str(value))
+    match = re.match(r"\s*(\d{4})[-/](\d{2})[-/](\d{2})", str(value))
     if not match:
         return ""
     try:
-        return dt.date.fromisoformat(match.group(1)).isoformat()
+        return dt.date(*map(int, match.groups())).isoformat()
     except ValueError:
         return ""
 
@@ -109,15 +126,15 @@ def front_matter(block: str, path: Path) -> dict[str, Any]:
 
 def _read_markdown(data: bytes, path: Path) -> Article:
     text = decode(data).replace("\r\n", "\n")
-    title, date = "", ""
+    meta: dict[str, Any] = {}
     front = re.match(r"---\n(.*?)\n---\n", text, re.S)
     if front:
         meta = front_matter(front.group(1), path)
-        title = meta["title"].strip() if isinstance(meta.get("title"), str) else ""
-        date = iso_date(meta.get("date", ""))
         text = text[front.end() :]
+    title, url, outlet = (meta[k].strip() if isinstance(meta.get(k), str) else "" for k in ("title", "url", "outlet"))
     heading = re.search(r"^#\s+(.+)$", text, re.M)
-    return Article(normalise(text), title or (heading.group(1).strip() if heading else ""), date)
+    title = title or (heading.group(1).strip() if heading else "")
+    return Article(normalise(text), title, iso_date(meta.get("date", "")), url, outlet or outlet_of(url))
 
 
 _DROP_TAGS = [
@@ -167,6 +184,9 @@ def _read_html(data: bytes, path: Path) -> Article:
         title = str(meta_title["content"]).strip()
     meta_date = soup.find("meta", attrs={"property": "article:published_time"})
     date = iso_date(meta_date["content"]) if meta_date and meta_date.get("content") else ""
+    canonical = soup.find("link", rel="canonical")
+    url = _meta(soup, "og:url") or (str(canonical.get("href") or "") if canonical else "")
+    outlet = _meta(soup, "og:site_name") or outlet_of(url)
     for tag in soup(_DROP_TAGS):
         tag.decompose()
     for tag in soup.find_all(_is_hidden):
@@ -180,7 +200,12 @@ def _read_html(data: bytes, path: Path) -> Article:
     if not title:
         h1 = body.find("h1")
         title = h1.get_text(" ", strip=True) if h1 else ""
-    return Article(normalise(text), title, date)
+    return Article(normalise(text), title, date, url.strip(), outlet)
+
+
+def _meta(soup: Any, prop: str) -> str:
+    tag = soup.find("meta", attrs={"property": prop})
+    return str(tag["content"]).strip() if tag and tag.get("content") else ""
 
 
 _HIDING_STYLE = re.compile(
@@ -273,7 +298,8 @@ def parse(path: Path, data: bytes) -> Article:
     article = _READERS[path.suffix.lower()](data, path)
     if not article.text:
         raise SkipFile("no text found in file")
-    return Article(article.text, article.title or title_from_name(path), article.date or date_from_name(path))
+    title, date = article.title or title_from_name(path), article.date or date_from_name(path)
+    return Article(article.text, title, date, article.url, article.outlet)
 
 
 def load(path: Path, max_bytes: int | None = None) -> Article:

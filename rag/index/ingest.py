@@ -275,6 +275,8 @@ class Ingester:
                     "end": c.end,
                     "title": article.title,
                     "date": article.date,
+                    "url": article.url,
+                    "outlet": article.outlet,
                 },
             }
             for i, c in pieces

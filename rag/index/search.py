@@ -108,6 +108,8 @@ def stored_passage(chunk_id: str, text: str, meta: dict[str, Any], display: Call
         text=text,
         title=str(meta.get("title", "")),
         date=str(meta.get("date", "")),
+        url=str(meta.get("url", "")),
+        outlet=str(meta.get("outlet", "")),
     )
 
 

@@ -1,0 +1,199 @@
+"""Bring articles in from JSON Lines: each record becomes a Markdown file in the corpus folder.
+
+A file is named by date and title (`2024-01-05_taiwan-election-analysis.md`) and starts with YAML front
+matter (title, date, url, outlet, authors) that the reader turns back into the article's metadata. Records
+are de-duplicated by URL, against each other and against the .md files already in the corpus folder; an
+existing file is never overwritten (a different article with the same date and title gets `-2`, `-3`, ...).
+A bad record (not JSON, not an object, no text) is skipped with its line number and the reason.
+
+A line may hold one record, or a list of records under `list_field` (RealTime QA's search results:
+`{"question_id", "search_result": [{"url", "title", "text", "publish_date", ...}, ...]}`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from rag.corpus import publish
+from rag.errors import RagError
+from rag.index.documents import iso_date, outlet_of
+
+
+@dataclass(frozen=True)
+class Fields:
+    """Which keys of a record hold what; `list_field` names a list of records inside each line, if any."""
+
+    text: str = "text"
+    title: str = "title"
+    date: str = "publish_date"
+    url: str = "url"
+    outlet: str = "outlet"
+    authors: str = "authors"
+    list_field: str = ""
+
+
+@dataclass
+class ImportReport:
+    imported: list[str] = field(default_factory=list)  # file names written
+    duplicates: int = 0  # records whose URL was already in the corpus or earlier in the file
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # {"line", "reason"}
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "imported": len(self.imported),
+            "duplicates": self.duplicates,
+            "skipped": self.skipped,
+            "files": self.imported,
+            "seconds": round(self.seconds, 3),
+        }
+
+    def summary(self) -> str:
+        line = (
+            f"{len(self.imported)} imported, {self.duplicates} duplicates (same URL), {len(self.skipped)} skipped; "
+            f"{self.seconds:.1f} s"
+        )
+        return "\n".join([line, *(f"  skipped line {s['line']}: {s['reason']}" for s in self.skipped)])
+
+
+def normalise_url(url: str) -> str:
+    """A URL as compared for duplicates: no fragment, no trailing slash, lower-case scheme and host.
+
+    >>> normalise_url("HTTPS://www.Example.com/a/b/#top")
+    'https://www.example.com/a/b'
+    """
+    parts = urlsplit(url.strip())
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/"), parts.query, ""))
+
+
+def slug(title: str, limit: int = 80) -> str:
+    """A file-name-safe form of a title.
+
+    >>> slug("Taiwan's President Tsai Ing-wen: what's next?")
+    'taiwans-president-tsai-ing-wen-whats-next'
+    """
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    words = re.findall(r"[a-z0-9]+", ascii_title.lower().replace("'", "").replace("\u2019", ""))
+    text = "-".join(words)[:limit].rstrip("-")
+    return text or "untitled"
+
+
+def known_urls(corpus: Path) -> set[str]:
+    """URLs in the front matter of the .md files already in the corpus folder (read from their first 4 KB)."""
+    found = set()
+    for path in corpus.rglob("*.md"):
+        try:
+            with path.open("rb") as f:
+                head = f.read(4096).decode("utf-8", "ignore")
+        except OSError:
+            continue
+        match = re.search(r"^url:\s*['\"]?(\S+?)['\"]?\s*$", head, re.M) if head.startswith("---") else None
+        if match:
+            found.add(normalise_url(match.group(1)))
+    return found
+
+
+def _records(path: Path, fields: Fields) -> Iterator[tuple[int, Any]]:
+    """(line number, record) for every record in the file; a broken line yields (line, RagError)."""
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                yield number, RagError(f"not valid JSON ({e.msg} at column {e.colno})")
+                continue
+            if fields.list_field:
+                inner = row.get(fields.list_field) if isinstance(row, dict) else None
+                if not isinstance(inner, list):
+                    yield number, RagError(f"no list in field {fields.list_field!r}")
+                    continue
+                for record in inner:
+                    yield number, record
+            else:
+                yield number, row
+
+
+def _text(record: dict[str, Any], key: str) -> str:
+    value = record.get(key)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def markdown(record: dict[str, Any], fields: Fields) -> tuple[str, str, str]:
+    """(file stem, Markdown text, normalised URL) for a record; RagError if it has no usable text."""
+    text = _text(record, fields.text)
+    if not text:
+        raise RagError(f"no text in field {fields.text!r}")
+    title = " ".join(_text(record, fields.title).split())
+    url = _text(record, fields.url)
+    date = iso_date(record.get(fields.date, "") or "")
+    outlet = _text(record, fields.outlet) or outlet_of(url)
+    authors = record.get(fields.authors)
+    meta: dict[str, Any] = {"title": title or None, "date": date or None, "url": url or None, "outlet": outlet or None}
+    if isinstance(authors, list) and all(isinstance(a, str) for a in authors) and authors:
+        meta["authors"] = authors
+    import yaml
+
+    front = yaml.safe_dump({k: v for k, v in meta.items() if v}, allow_unicode=True, sort_keys=False, width=1000)
+    body = f"# {title}\n\n{text}\n" if title else f"{text}\n"
+    stem = f"{date or 'undated'}_{slug(title or text[:60])}"
+    return stem, f"---\n{front}---\n{body}", normalise_url(url) if url else ""
+
+
+def import_jsonl(source: Path, corpus: Path, fields: Fields = Fields()) -> ImportReport:
+    """Write every good record of `source` into `corpus` as Markdown (see the module docstring)."""
+    if not source.is_file():
+        raise RagError(f"{source} is not a file; give a .jsonl file of articles")
+    started = time.perf_counter()
+    corpus.mkdir(parents=True, exist_ok=True)
+    report = ImportReport()
+    seen = known_urls(corpus)
+    for number, record in _records(source, fields):
+        if isinstance(record, RagError):
+            report.skipped.append({"line": number, "reason": str(record)})
+            continue
+        if not isinstance(record, dict):
+            report.skipped.append({"line": number, "reason": "not a JSON object"})
+            continue
+        try:
+            stem, text, url = markdown(record, fields)
+        except RagError as e:
+            report.skipped.append({"line": number, "reason": str(e)})
+            continue
+        if url and url in seen:
+            report.duplicates += 1
+            continue
+        report.imported.append(_write_new(corpus, stem, text.encode("utf-8")).name)
+        if url:
+            seen.add(url)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _write_new(corpus: Path, stem: str, data: bytes) -> Path:
+    """Write `data` as `stem.md`, or `stem-2.md`, ... : the first name not taken (never overwrites)."""
+    handle, temporary = tempfile.mkstemp(prefix=".import.", suffix=".tmp", dir=corpus)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        for n in range(1, 1000):
+            target = corpus / (f"{stem}.md" if n == 1 else f"{stem}-{n}.md")
+            try:
+                publish(Path(temporary), target)
+                return target
+            except FileExistsError:
+                continue
+        raise RagError(f"too many articles named {stem}.md in {corpus}")
+    finally:
+        Path(temporary).unlink(missing_ok=True)
