@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from rag.answering.citations import Citation
     from rag.answering.summarize import Summary
     from rag.pipeline import Pipeline
+    from rag.types import Dates
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,10 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("-k", type=int, default=None, help="how many passages (default: RAG_K)")
     search.add_argument("--source", metavar="FILE", help="only passages from this file")
     search.add_argument("--json", action="store_true", help="print a JSON list of hits")
+    _date_options(search)
 
     ask = commands.add_parser("ask", help="answer a question from the articles, with citations")
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true", help="print the verified result as one JSON object")
+    _date_options(ask)
 
     summarize = commands.add_parser(
         "summarize", help="summarize articles with cited bullets: files, --all, or --topic TEXT"
@@ -77,6 +80,27 @@ def _parser() -> argparse.ArgumentParser:
     summarize.add_argument("--refresh", action="store_true", help="ignore the cache and summarize again")
     summarize.add_argument("--quiet", action="store_true", help="no progress lines")
     return parser
+
+
+def _date_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--since", metavar="DATE", default="", help="only articles dated on or after DATE")
+    command.add_argument("--until", metavar="DATE", default="", help="only articles dated on or before DATE")
+
+
+def _dates(args: argparse.Namespace) -> Dates | None:
+    """The --since/--until range, checked; None when neither is given."""
+    from rag.index.documents import iso_date
+    from rag.types import Dates
+
+    checked = {}
+    for name in ("since", "until"):
+        value = getattr(args, name)
+        checked[name] = iso_date(value) if value else ""
+        if value and not checked[name]:
+            raise RagError(f"--{name} must be a date like 2024-03-04, not {value!r}")
+    if checked["since"] and checked["until"] and checked["since"] > checked["until"]:
+        raise RagError(f"--since ({checked['since']}) is after --until ({checked['until']})")
+    return Dates(**checked) or None
 
 
 @contextmanager
@@ -143,8 +167,9 @@ def _check(args: argparse.Namespace) -> int:
 def _search(args: argparse.Namespace) -> int:
     if args.k is not None and args.k < 1:
         raise RagError("-k must be at least 1")
+    dates = _dates(args)
     with _pipeline() as pipeline:
-        hits = pipeline.search(args.query, k=args.k, source=args.source)
+        hits = pipeline.search(args.query, k=args.k, source=args.source, dates=dates)
     if args.json:
         print(json.dumps([h.to_json() for h in hits], ensure_ascii=False, indent=2))
         return 0
@@ -164,8 +189,9 @@ def _ask(args: argparse.Namespace) -> int:
 
     live = sys.stderr.isatty() and not args.json
     answer = None
+    dates = _dates(args)
     with _pipeline() as pipeline:
-        for item in pipeline.ask_stream(args.question):
+        for item in pipeline.ask_stream(args.question, dates=dates):
             if isinstance(item, Answer):
                 answer = item
             elif live:

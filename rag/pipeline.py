@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from rag.index.ingest import Progress as IngestProgress
     from rag.index.manifest import Entry
     from rag.index.search import HybridRetriever
-    from rag.types import Hit, Passage
+    from rag.types import Dates, Hit, Passage
 
 TOPIC_PASSAGES = 10  # a topic summary reads at least this many passages (or twice RAG_K)
 
@@ -152,13 +152,16 @@ class Pipeline:
         return self.index.files()
 
     @_explained
-    def search(self, query: str, k: int | None = None, source: str | None = None) -> list[Hit]:
-        """The best passages for `query`; `source` limits them to one file (as given by the user)."""
+    def search(
+        self, query: str, k: int | None = None, source: str | None = None, dates: Dates | None = None
+    ) -> list[Hit]:
+        """The best passages for `query`; `source` limits them to one file (as given by the user), `dates` to
+        articles dated within the range."""
         if not query.strip():
             raise RagError("the query is empty; ask something")
         self.index.require()
         rel = self.resolve_source(source) if source else None
-        return self.index.searcher.search(query, k or self.settings.k, rel)
+        return self.index.searcher.search(query, k or self.settings.k, rel, dates)
 
     def retriever(self, k: int | None = None, source: str | None = None) -> HybridRetriever:
         from rag.index.search import HybridRetriever
@@ -168,11 +171,12 @@ class Pipeline:
 
     # --- answers -------------------------------------------------------------------------------------------
     def ask_stream(
-        self, question: str, history: Sequence[BaseMessage] = (), k: int | None = None
+        self, question: str, history: Sequence[BaseMessage] = (), k: int | None = None, dates: Dates | None = None
     ) -> Iterator[str | Answer]:
-        """Tokens as the model writes them, then the verified Answer; `k` passages retrieved (default RAG_K)."""
+        """Tokens as the model writes them, then the verified Answer; `k` passages retrieved (default RAG_K),
+        only from articles within `dates` if given."""
         try:
-            yield from self.answerer().stream(question, history, k)
+            yield from self.answerer().stream(question, history, k, dates)
         except RagError:
             raise
         except Exception as e:
@@ -180,8 +184,10 @@ class Pipeline:
             raise
 
     @_explained
-    def ask(self, question: str, history: Sequence[BaseMessage] = (), k: int | None = None) -> Answer:
-        return self.answerer().ask(question, history, k)
+    def ask(
+        self, question: str, history: Sequence[BaseMessage] = (), k: int | None = None, dates: Dates | None = None
+    ) -> Answer:
+        return self.answerer().ask(question, history, k, dates)
 
     # --- summaries ---------------------------------------------------------------------------------------
     @_explained

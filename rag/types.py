@@ -21,6 +21,37 @@ class Passage:
     outlet: str = ""  # who published it (a host name such as cnn.com, or a name from the article's metadata)
 
 
+def day_number(date: str) -> int:
+    """An ISO date as a sortable number for filters (20240304), 0 for none.
+
+    >>> day_number("2024-03-04"), day_number("")
+    (20240304, 0)
+    """
+    digits = date[:10].replace("-", "")
+    return int(digits) if len(digits) == 8 and digits.isdigit() else 0
+
+
+@dataclass(frozen=True)
+class Dates:
+    """A date range for a search: from `since` to `until`, both included (ISO dates; "" for open). Articles
+    without a date are outside every range that has a bound."""
+
+    since: str = ""
+    until: str = ""
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        return day_number(self.since) or 1, day_number(self.until) or 99991231
+
+    def where(self) -> dict[str, Any]:
+        """The range as a Chroma metadata filter on `day`."""
+        low, high = self.bounds
+        return {"$and": [{"day": {"$gte": low}}, {"day": {"$lte": high}}]}
+
+    def __bool__(self) -> bool:
+        return bool(self.since or self.until)
+
+
 @dataclass(frozen=True)
 class Hit(Passage):
     """A passage found by a search, with what each retriever thought of it (None: that one did not find it)."""

@@ -25,7 +25,7 @@ from rag.answering.judge import Judge, Verdict
 from rag.answering.prompts import CONDENSE, PROMPT, format_history, format_passages
 from rag.errors import RagError, describe_error
 from rag.text import count_tokens
-from rag.types import Hit
+from rag.types import Dates, Hit
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def select_passages(hits: Sequence[Hit], budget: int) -> list[Hit]:
 class Answerer:
     """Answers questions over a retriever with a generation runnable; `stream` yields tokens, then the Answer."""
 
-    retrieve: Callable[[str, int | None], list[Hit]]  # (query, k or None for the default) -> hits
+    retrieve: Callable[..., list[Hit]]  # (query, k or None for the default[, dates=Dates]) -> hits
     generate: Runnable[dict[str, Any], str]  # {"question", "passages" (formatted), "hits"} -> answer text
     condense: Runnable[dict[str, Any], str] | None  # {"question", "history"} -> standalone question
     model: str
@@ -131,14 +131,16 @@ class Answerer:
         return RunnableLambda(self._prepare) | RunnableGenerator(self._generate_and_verify)
 
     def stream(
-        self, question: str, history: Sequence[BaseMessage] = (), k: int | None = None
+        self, question: str, history: Sequence[BaseMessage] = (), k: int | None = None, dates: Dates | None = None
     ) -> Iterator[str | Answer]:
         if not question.strip():
             raise RagError("the question is empty; ask something")
-        yield from self.chain().stream({"question": question, "history": list(history), "k": k})
+        yield from self.chain().stream({"question": question, "history": list(history), "k": k, "dates": dates})
 
-    def ask(self, question: str, history: Sequence[BaseMessage] = (), k: int | None = None) -> Answer:
-        for item in self.stream(question, history, k):
+    def ask(
+        self, question: str, history: Sequence[BaseMessage] = (), k: int | None = None, dates: Dates | None = None
+    ) -> Answer:
+        for item in self.stream(question, history, k, dates):
             if isinstance(item, Answer):
                 return item
         raise RuntimeError("the answer chain ended without a result")
@@ -161,7 +163,12 @@ class Answerer:
                     logger.warning("could not condense the follow-up", exc_info=True)
                     note = f"could not condense the follow-up ({describe_error(e)})"
         condensed = time.perf_counter()
-        hits = self.retrieve(standalone, inputs.get("k"))
+        dates = inputs.get("dates")
+        hits = (
+            self.retrieve(standalone, inputs.get("k"), dates=dates)
+            if dates
+            else self.retrieve(standalone, inputs.get("k"))
+        )
         passages = select_passages(hits, self.context_tokens)
         timings = {"condense_s": condensed - started, "retrieve_s": time.perf_counter() - condensed}
         return {

@@ -35,16 +35,19 @@ class BM25Index:
     sources: list[str]
     generation: str
     model: bm25s.BM25 | None  # None when there are no chunks
+    days: list[int]  # each chunk's date as a number (rag.types.day_number), 0 if none
 
     @classmethod
-    def build(cls, ids: list[str], texts: list[str], sources: list[str], generation: str) -> BM25Index:
+    def build(
+        cls, ids: list[str], texts: list[str], sources: list[str], generation: str, days: list[int] | None = None
+    ) -> BM25Index:
         model = None
         if ids:
             import bm25s
 
             model = bm25s.BM25()
             model.index(tokenize(texts), show_progress=False)
-        return cls(ids, sources, generation, model)
+        return cls(ids, sources, generation, model, days if days is not None else [0] * len(ids))
 
     def save(self, folder: Path) -> None:
         """Write to `folder` atomically enough: files go to a temp folder that then replaces the old one."""
@@ -53,7 +56,7 @@ class BM25Index:
         if self.model is not None:
             self.model.save(str(tmp))
         (tmp / "chunks.json").write_text(
-            json.dumps({"generation": self.generation, "ids": self.ids, "sources": self.sources})
+            json.dumps({"generation": self.generation, "ids": self.ids, "sources": self.sources, "days": self.days})
         )
         old = folder.with_name(folder.name + ".old")
         if folder.exists():
@@ -72,19 +75,29 @@ class BM25Index:
                 import bm25s
 
                 model = bm25s.BM25.load(str(folder))
+            days = info["days"]  # saved before date filters: missing, so the index is rebuilt
         except (OSError, ValueError, KeyError):
             return None
-        return cls(info["ids"], info["sources"], info["generation"], model)
+        return cls(info["ids"], info["sources"], info["generation"], model, days)
 
-    def search(self, query: str, n: int, source: str | None = None) -> list[tuple[str, float]]:
-        """Up to `n` (chunk id, BM25 score) pairs, best first; only chunks of `source` if given."""
+    def search(
+        self, query: str, n: int, source: str | None = None, days: tuple[int, int] | None = None
+    ) -> list[tuple[str, float]]:
+        """Up to `n` (chunk id, BM25 score) pairs, best first; only chunks of `source`, and dated within `days`
+        (inclusive day numbers), if given."""
         tokens = tokenize([query])[0]
         if self.model is None or not tokens:
             return []
         mask = None
-        if source is not None:
-            mask = np.array([s == source for s in self.sources], dtype=np.float32)
-            if not mask.any():
+        if source is not None or days is not None:
+            keep = np.ones(len(self.ids), dtype=bool)
+            if source is not None:
+                keep &= np.array([s == source for s in self.sources])
+            if days is not None:
+                numbers = np.asarray(self.days)
+                keep &= (numbers >= days[0]) & (numbers <= days[1])
+            if not keep.any():
                 return []
+            mask = keep.astype(np.float32)
         docs, scores = self.model.retrieve([tokens], k=min(n, len(self.ids)), show_progress=False, weight_mask=mask)
         return [(self.ids[d], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]

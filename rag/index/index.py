@@ -294,6 +294,7 @@ class Index:
             [t for _, t, _ in chunks],
             [str(m["source"]) for _, _, m in chunks],
             self.generation(),
+            [int(m.get("day") or 0) for _, _, m in chunks],
         )
 
     def close(self) -> None:

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 from rag.errors import describe_error
 from rag.index import documents
 from rag.index.chunking import chunk_text
-from rag.index.store import chunk_counts
+from rag.index.store import chunk_counts, iter_chunks
+from rag.types import day_number
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +197,7 @@ class Ingester:
         if not any(e.state == "pending" for e in entries.values()):
             self._reconcile(entries)
             entries = self.manifest.entries()
+        self._backfill_days()
         found = scan(corpus)
         files = found.files
         report.skipped += found.skipped
@@ -277,6 +279,7 @@ class Ingester:
                     "date": article.date,
                     "url": article.url,
                     "outlet": article.outlet,
+                    "day": day_number(article.date),
                 },
             }
             for i, c in pieces
@@ -345,6 +348,19 @@ class Ingester:
         if job.replaces:
             self.store.delete(where={"$and": [{"source": job.path}, {"sha256": {"$ne": job.sha256}}]})
         self.manifest.mark_done(job.path, job.sha256, len(job.chunks))
+
+    def _backfill_days(self) -> None:
+        """Give chunks stored before date filters existed their `day` (from their `date`), once per collection:
+        a metadata update, no embedding."""
+        if self.manifest.note("days") == "1":
+            return
+        stale = [(i, m) for i, _, m in iter_chunks(self.store, ["metadatas"]) if "day" not in m]
+        for start in range(0, len(stale), 5000):
+            part = stale[start : start + 5000]
+            self.store.update_metadata(
+                [i for i, _ in part], [{**m, "day": day_number(str(m.get("date", "")))} for _, m in part]
+            )
+        self.manifest.set_note("days", "1")
 
     def _reconcile(self, entries: dict[str, Entry]) -> None:
         """If the collection's size disagrees with the manifest, compare them file by file and mark the

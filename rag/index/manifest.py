@@ -28,6 +28,12 @@ CREATE TABLE IF NOT EXISTS files (
     indexed_at REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (collection, path)
 );
+CREATE TABLE IF NOT EXISTS notes (
+    collection TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (collection, key)
+);
 """
 
 
@@ -106,6 +112,18 @@ class Manifest:
     def collections(self) -> set[str]:
         return {row[0] for row in self._execute("SELECT DISTINCT collection FROM files")}
 
+    def note(self, key: str) -> str:
+        """A fact recorded about this collection ("" if none), e.g. that a migration of its chunks is done."""
+        rows = self._execute("SELECT value FROM notes WHERE collection = ? AND key = ?", (self.collection, key))
+        return str(rows[0][0]) if rows else ""
+
+    def set_note(self, key: str, value: str) -> None:
+        self._execute(
+            "INSERT INTO notes (collection, key, value) VALUES (?, ?, ?) "
+            "ON CONFLICT (collection, key) DO UPDATE SET value = excluded.value",
+            (self.collection, key, value),
+        )
+
     def integrity(self) -> str:
         """ "" if SQLite finds the file sound, else its first complaint."""
         result = str(self._execute("PRAGMA quick_check")[0][0])
@@ -117,6 +135,7 @@ class Manifest:
 
     def drop_collection(self, collection: str) -> None:
         self._execute("DELETE FROM files WHERE collection = ?", (collection,))
+        self._execute("DELETE FROM notes WHERE collection = ?", (collection,))
 
     def _execute(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:

@@ -14,7 +14,7 @@ from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
-from rag.types import Hit, Passage
+from rag.types import Dates, Hit, Passage
 
 if TYPE_CHECKING:
     from rag.index.bm25 import BM25Index
@@ -71,12 +71,17 @@ class HybridSearcher:
                 self._bm25, self._seen = self._load_bm25(), version
             return self._bm25
 
-    def search(self, query: str, k: int, source: str | None = None) -> list[Hit]:
-        """The `k` best passages for `query`, optionally only from `source` (a path relative to the corpus)."""
+    def search(self, query: str, k: int, source: str | None = None, dates: Dates | None = None) -> list[Hit]:
+        """The `k` best passages for `query`, optionally only from `source` (a path relative to the corpus) and
+        only from articles dated within `dates`; both filters reach both retrievers."""
         n = max(self.candidates, k)
-        dense = self.store.similarity_search_with_score(query, k=n, filter={"source": source} if source else None)
+        conditions = ([{"source": source}] if source else []) + ([dates.where()] if dates else [])
+        where: dict[str, Any] | None = (
+            conditions[0] if len(conditions) == 1 else {"$and": conditions} if conditions else None
+        )
+        dense = self.store.similarity_search_with_score(query, k=n, filter=where)
         dense_ids = [str(doc.id) for doc, _ in dense]
-        sparse = self.bm25.search(query, n, source)
+        sparse = self.bm25.search(query, n, source, dates.bounds if dates else None)
         fused = rrf([dense_ids, [i for i, _ in sparse]], self.rrf_k)
         top = sorted(fused, key=lambda i: -fused[i])[:k]
         docs = {str(doc.id): doc for doc, _ in dense}

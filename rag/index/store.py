@@ -86,6 +86,9 @@ class Store(Chroma):
                 return
             offset += page
 
+    def update_metadata(self, ids: list[str], metadatas: list[dict[str, Any]]) -> None:
+        self._collection.update(ids=ids, metadatas=metadatas)  # type: ignore[arg-type]
+
     def rename(self, name: str) -> None:
         self._collection.modify(name=name)
 
