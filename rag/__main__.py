@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import re
@@ -69,6 +70,12 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true", help="print the verified result as one JSON object")
     _date_options(ask)
+    ask.add_argument(
+        "--as-of",
+        metavar="DATE",
+        default="",
+        help='the day "last week" or "yesterday" is counted from (default: today)',
+    )
 
     summarize = commands.add_parser(
         "summarize", help="summarize articles with cited bullets: files, --all, or --topic TEXT"
@@ -101,6 +108,16 @@ def _dates(args: argparse.Namespace) -> Dates | None:
     if checked["since"] and checked["until"] and checked["since"] > checked["until"]:
         raise RagError(f"--since ({checked['since']}) is after --until ({checked['until']})")
     return Dates(**checked) or None
+
+
+def _as_of(value: str) -> dt.date | None:
+    from rag.index.documents import iso_date
+
+    if not value:
+        return None
+    if not (day := iso_date(value)):
+        raise RagError(f"--as-of must be a date like 2024-03-04, not {value!r}")
+    return dt.date.fromisoformat(day)
 
 
 @contextmanager
@@ -190,8 +207,9 @@ def _ask(args: argparse.Namespace) -> int:
     live = sys.stderr.isatty() and not args.json
     answer = None
     dates = _dates(args)
+    as_of = _as_of(args.as_of)
     with _pipeline() as pipeline:
-        for item in pipeline.ask_stream(args.question, dates=dates):
+        for item in pipeline.ask_stream(args.question, dates=dates, as_of=as_of):
             if isinstance(item, Answer):
                 answer = item
             elif live:

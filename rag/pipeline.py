@@ -5,6 +5,7 @@ The CLI, the chat page, the evals and the benchmarks only call this. Everything 
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -171,23 +172,50 @@ class Pipeline:
 
     # --- answers -------------------------------------------------------------------------------------------
     def ask_stream(
-        self, question: str, history: Sequence[BaseMessage] = (), k: int | None = None, dates: Dates | None = None
+        self,
+        question: str,
+        history: Sequence[BaseMessage] = (),
+        k: int | None = None,
+        dates: Dates | None = None,
+        as_of: dt.date | None = None,
     ) -> Iterator[str | Answer]:
         """Tokens as the model writes them, then the verified Answer; `k` passages retrieved (default RAG_K),
-        only from articles within `dates` if given."""
+        only from articles within `dates`; without `dates`, a phrase in the question such as "last week" (read
+        against `as_of`, default today) sets the range, and the answer's note says so."""
+        from rag.answering.answer import Answer
+        from rag.dates import phrase_dates
+
+        phrase = ""
+        if dates is None:
+            dates, phrase = phrase_dates(question, as_of or dt.date.today())
         try:
-            yield from self.answerer().stream(question, history, k, dates)
+            for item in self.answerer().stream(question, history, k, dates):
+                if isinstance(item, Answer) and phrase and dates:
+                    searched = f"searched articles dated {dates.since} to {dates.until} (from {phrase!r})"
+                    item.note = f"{searched}; {item.note}" if item.note else searched
+                    item.trace["dates"] = {"since": dates.since, "until": dates.until, "phrase": phrase}
+                yield item
         except RagError:
             raise
         except Exception as e:
             _raise_explained(e, self)
             raise
 
-    @_explained
     def ask(
-        self, question: str, history: Sequence[BaseMessage] = (), k: int | None = None, dates: Dates | None = None
+        self,
+        question: str,
+        history: Sequence[BaseMessage] = (),
+        k: int | None = None,
+        dates: Dates | None = None,
+        as_of: dt.date | None = None,
     ) -> Answer:
-        return self.answerer().ask(question, history, k, dates)
+        """The verified Answer (see `ask_stream`)."""
+        from rag.answering.answer import Answer
+
+        for item in self.ask_stream(question, history, k, dates, as_of):
+            if isinstance(item, Answer):
+                return item
+        raise RuntimeError("the answer chain ended without a result")
 
     # --- summaries ---------------------------------------------------------------------------------------
     @_explained

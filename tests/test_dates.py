@@ -74,3 +74,17 @@ def test_the_cli_takes_since_and_until_and_refuses_bad_dates(corpus: Path, tmp_p
     assert code == 2 and err.strip() == "error: --since must be a date like 2024-03-04, not 'last tuesday'"
     code, _, err = run_cli("ask", "harbour?", "--since", "2024-05-01", "--until", "2024-01-01", env=env)
     assert code == 2 and "is after --until" in err
+
+
+def test_last_week_in_a_question_becomes_the_range_and_the_note_says_so(
+    make_pipeline: Callable[..., Pipeline], corpus: Path
+) -> None:
+    import datetime as dt
+
+    _write(corpus)
+    pipeline = make_pipeline(llm="extractive")
+    pipeline.ingest()
+    answer = pipeline.ask("How did the harbour sea wall repairs go last week?", as_of=dt.date(2024, 3, 13))
+    assert "searched articles dated 2024-03-04 to 2024-03-13 (from 'last week')" in answer.note
+    assert answer.trace["dates"] == {"since": "2024-03-04", "until": "2024-03-13", "phrase": "last week"}
+    assert {Path(h.source).name for h in answer.passages} <= {"march.md"}

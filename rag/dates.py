@@ -1,0 +1,81 @@
+"""Relative dates in a question ("last week", "yesterday", "in March") as a date range for the search.
+
+English phrases only, read against a reference day `as_of` (today, or the date a question was asked). The
+ranges are generous where people are vague: "last week" runs from the Monday of the previous week to
+`as_of`, since "what did she say last week?" asked on a Wednesday often means the last ten days. A question
+with no such phrase gets no range.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+
+from rag.types import Dates
+
+_MONTHS = {name: n for n, name in enumerate(calendar.month_name) if name}
+_MONTHS |= {name: n for n, name in enumerate(calendar.month_abbr) if name and name != "May"}
+_MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))  # capitalised only: "in may" is not a month
+_PHRASE = re.compile(
+    rf"\b(?P<today>today)\b|\b(?P<yesterday>yesterday)\b|"
+    rf"\b(?P<this>this) (?P<this_unit>week|month|year)\b|"
+    rf"\b(?:last|past|previous) (?:(?P<count>\d{{1,3}}) )?(?P<last_unit>days?|weeks?|months?|year)\b|"
+    rf"\bin (?P<month>(?-i:{_MONTH}))\.?(?: (?P<month_year>\d{{4}}))?\b|\bin (?P<year>(?:19|20)\d{{2}})\b",
+    re.IGNORECASE,
+)
+
+
+def phrase_dates(question: str, as_of: dt.date) -> tuple[Dates | None, str]:
+    """The date range a question's first relative-date phrase asks for, and the phrase ("" and None if none).
+
+    >>> day = dt.date(2024, 3, 13)  # a Wednesday
+    >>> phrase_dates("What did Lutnick say last week?", day)
+    (Dates(since='2024-03-04', until='2024-03-13'), 'last week')
+    >>> phrase_dates("Who won yesterday?", day)[0]
+    Dates(since='2024-03-12', until='2024-03-12')
+    >>> phrase_dates("What happened in March?", day)[0], phrase_dates("What happened in May?", day)[0]
+    (Dates(since='2024-03-01', until='2024-03-31'), Dates(since='2023-05-01', until='2023-05-31'))
+    >>> phrase_dates("Talks in the past 3 days", day)[0], phrase_dates("Why did talks stall?", day)
+    (Dates(since='2024-03-10', until='2024-03-13'), (None, ''))
+    >>> phrase_dates("What happened in may be unclear", day)
+    (None, '')
+    """
+    match = _PHRASE.search(question)
+    if not match:
+        return None, ""
+    g = match.groupdict()
+    start, end = as_of, as_of
+    if g["yesterday"]:
+        start = end = as_of - dt.timedelta(days=1)
+    elif g["this"]:
+        unit = g["this_unit"].lower()
+        start = {
+            "week": as_of - dt.timedelta(days=as_of.weekday()),
+            "month": as_of.replace(day=1),
+            "year": as_of.replace(month=1, day=1),
+        }[unit]
+    elif g["last_unit"]:
+        unit, count = g["last_unit"].lower().rstrip("s"), int(g["count"] or 1)
+        if unit == "day":
+            start = as_of - dt.timedelta(days=count)
+        elif unit == "week":
+            start = as_of - dt.timedelta(days=as_of.weekday() + 7 * count)
+        elif unit == "month":
+            start = _months_back(as_of.replace(day=1), count)
+        else:
+            start = as_of.replace(year=as_of.year - 1, month=1, day=1)
+    elif g["month"]:
+        month = _MONTHS[g["month"]]
+        year = int(g["month_year"]) if g["month_year"] else as_of.year - (month > as_of.month)
+        start = dt.date(year, month, 1)
+        end = dt.date(year, month, calendar.monthrange(year, month)[1])
+    elif g["year"]:
+        start, end = dt.date(int(g["year"]), 1, 1), dt.date(int(g["year"]), 12, 31)
+    return Dates(start.isoformat(), end.isoformat()), match.group(0)
+
+
+def _months_back(first: dt.date, count: int) -> dt.date:
+    month = first.month - count
+    year = first.year + (month - 1) // 12
+    return dt.date(year, (month - 1) % 12 + 1, 1)
