@@ -86,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     summarize.add_argument("--json", action="store_true", help="print the verified result as one JSON object")
     summarize.add_argument("--refresh", action="store_true", help="ignore the cache and summarize again")
     summarize.add_argument("--quiet", action="store_true", help="no progress lines")
+    _date_options(summarize)
     return parser
 
 
@@ -233,6 +234,7 @@ def _summarize(args: argparse.Namespace) -> int:
             topic=args.topic,
             progress=None if args.quiet else progress,
             refresh=args.refresh,
+            dates=_dates(args),
         )
     shown = json.dumps(summary.to_json(), ensure_ascii=False, indent=2) if args.json else render_summary(summary)
     print(shown if args.json else terminal_safe(shown))

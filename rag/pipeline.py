@@ -227,19 +227,25 @@ class Pipeline:
         topic: str = "",
         progress: Progress | None = None,
         refresh: bool = False,
+        dates: Dates | None = None,
     ) -> Summary:
-        """A cited summary of some files, of every file, or of the passages about a topic (exactly one of them).
-        Cached by content, model and settings; `refresh` ignores the cache. If the model fails, the summary is
-        extractive, with a note (and not cached)."""
+        """A cited summary of some files, of every file, or of the passages about a topic (exactly one of them);
+        with `dates`, of every file or the topic's passages within that range. Cached by content, model and
+        settings; `refresh` ignores the cache. If the model fails, the summary is extractive, with a note (and
+        not cached)."""
         from rag.answering.summarize import SummaryCache
 
         topic = topic.strip()
         if sum([bool(files), everything, bool(topic)]) != 1:
             raise RagError("say what to summarize: one or more files, --all, or --topic TEXT (only one of them)")
+        if dates and files:
+            raise RagError("--since/--until go with --all or --topic, not with files")
         self.index.require()
         indexed = self.indexed_files()
         rels = [self.resolve_source(f) for f in files] if files else sorted(indexed)
-        articles, title = self._summary_input(list(dict.fromkeys(rels)), everything, topic)
+        if dates and everything:
+            rels = sorted(set(rels) & self.index.sources(dates))
+        articles, title = self._summary_input(list(dict.fromkeys(rels)), everything, topic, dates)
         cache = SummaryCache(self.settings.data_dir / "summaries")
         key = cache.key(
             self.settings,
@@ -248,32 +254,42 @@ class Pipeline:
             files={rel: indexed[rel].sha256 for rel in sorted(indexed) if self.corpus.display(rel) in articles},
             passages={src: [p.id for p in passages] for src, passages in articles.items()} if topic else {},
             topic=topic,
+            dates=[dates.since, dates.until] if dates else [],
         )
         if not refresh and (cached := cache.get(key)) is not None:
             return cached
-        if not articles:  # a topic nothing in the corpus is about
+        if not articles:  # a topic nothing in the corpus is about, or no article in the date range
             summary = self.backend.extractive_summarizer.summarize({}, title, topic)
-            summary.note = "the articles say nothing about this: no passage is relevant enough"
+            summary.note = (
+                "the articles say nothing about this: no passage is relevant enough"
+                if topic
+                else "no indexed article is dated within the range"
+            )
             return summary
         summary = self.backend.summarize(articles, title, topic, progress)
         if not summary.note:  # a fallback's summary is not kept: the model may work next time
             cache.put(key, summary)
         return summary
 
-    def _summary_input(self, rels: list[str], everything: bool, topic: str) -> tuple[dict[str, list[Passage]], str]:
+    def _summary_input(
+        self, rels: list[str], everything: bool, topic: str, dates: Dates | None = None
+    ) -> tuple[dict[str, list[Passage]], str]:
         """What to summarize ({display path: chunks}) and the summary's title."""
         articles: dict[str, list[Passage]] = {}
+        when = f" from {dates.since or 'the first'} to {dates.until or 'the last'}" if dates else ""
         if topic:
-            hits = self.search(topic, k=max(TOPIC_PASSAGES, 2 * self.settings.k))
+            hits = self.search(topic, k=max(TOPIC_PASSAGES, 2 * self.settings.k), dates=dates)
             for hit in hits:
                 if (hit.dense_score or 0.0) >= self.settings.min_relevance:
                     articles.setdefault(hit.source, []).append(hit)
-            return articles, f"What the articles say about {topic}"
+            return articles, f"What the articles{when} say about {topic}"
         for rel in rels:
             articles[self.corpus.display(rel)] = self.index.chunks(rel)
-        if len(rels) == 1:
+        if len(rels) == 1 and not dates:
             first = next(iter(articles.values()))
             return articles, (first[0].title if first and first[0].title else Path(rels[0]).stem)
+        if dates:
+            return articles, f"The articles dated{when}: {len(rels)} articles"
         return articles, f"{'The whole corpus' if everything else 'Several articles'}: {len(rels)} articles"
 
     # --- files -------------------------------------------------------------------------------------------

@@ -88,3 +88,18 @@ def test_last_week_in_a_question_becomes_the_range_and_the_note_says_so(
     assert "searched articles dated 2024-03-04 to 2024-03-13 (from 'last week')" in answer.note
     assert answer.trace["dates"] == {"since": "2024-03-04", "until": "2024-03-13", "phrase": "last week"}
     assert {Path(h.source).name for h in answer.passages} <= {"march.md"}
+
+
+def test_a_summary_of_a_date_range_reads_only_its_articles(
+    make_pipeline: Callable[..., Pipeline], corpus: Path
+) -> None:
+    _write(corpus)
+    pipeline = make_pipeline(llm="extractive")
+    pipeline.ingest()
+    digest = pipeline.summarize(everything=True, dates=Dates("2024-01-01", "2024-12-31"))
+    assert digest.title == "The articles dated from 2024-01-01 to 2024-12-31: 2 articles"
+    assert {Path(c.source).name for c in digest.citations} <= {"january.md", "march.md"}
+    topic = pipeline.summarize(topic="sea wall", dates=Dates("2024-02-01", "2024-12-31"))
+    assert {Path(c.source).name for c in topic.citations} == {"march.md"}
+    empty = pipeline.summarize(everything=True, dates=Dates("2023-01-01", "2023-12-31"))
+    assert not empty.bullets and "no indexed article is dated within the range" in empty.note

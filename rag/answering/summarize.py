@@ -298,6 +298,7 @@ class SummaryCache:
         files: dict[str, str],
         passages: dict[str, list[str]],
         topic: str,
+        dates: list[str] | None = None,
     ) -> dict[str, Any]:
         """What decides a summary: the model (and the server it runs on) and the settings it is made with, the
         collection (chunking and embedding settings), the summarized files' content hashes ({rel: sha256}) and,
@@ -312,6 +313,7 @@ class SummaryCache:
             "files": files,
             "passages": passages,
             "topic": topic,
+            **({"dates": dates} if dates else {}),  # absent when none: keys of earlier summaries stay valid
         }
 
     def _path(self, key: dict[str, Any]) -> Path:

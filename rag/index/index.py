@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from rag.index.manifest import Entry, Manifest
     from rag.index.search import HybridSearcher
     from rag.index.store import Store
-    from rag.types import Passage
+    from rag.types import Dates, Passage
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +127,12 @@ class Index:
             raise RagError(
                 f"the index is empty; put articles in {self.settings.corpus_dir} and run `python -m rag ingest`"
             )
+
+    def sources(self, dates: Dates) -> set[str]:
+        """The indexed files (paths relative to the corpus folder) with chunks dated within `dates`."""
+        from rag.index.store import iter_chunks
+
+        return {str(m["source"]) for _, _, m in iter_chunks(self.store, ["metadatas"], where=dates.where())}
 
     def chunks(self, source: str) -> list[Passage]:
         """The stored chunks of one indexed file (a path relative to the corpus folder), as passages."""
