@@ -119,3 +119,18 @@ def test_url_and_outlet_come_from_front_matter_or_html_meta(tmp_path: Path) -> N
     )
     article = documents.load(page)
     assert (article.url, article.outlet) == ("https://example.com/talks", "The Example Times")
+
+
+def test_dates_from_json_ld_time_elements_and_datelines(tmp_path: Path) -> None:
+    ld = tmp_path / "ld.html"
+    ld.write_text(
+        '<html><head><script type="application/ld+json">{"@graph": [{"@type": "NewsArticle", '
+        '"datePublished": "2024-02-29T10:00:00Z"}]}</script></head><body><p>Leap day news.</p></body></html>'
+    )
+    stamped = tmp_path / "time.html"
+    stamped.write_text(
+        '<html><body><article><time datetime="2024-03-04">4 March</time><p>Text.</p></article></body></html>'
+    )
+    wire = tmp_path / "wire.txt"
+    wire.write_text("WASHINGTON, March 4, 2024 (Reuters) - Talks resumed on Monday, officials said.")
+    assert [documents.load(p).date for p in (ld, stamped, wire)] == ["2024-02-29", "2024-03-04", "2024-03-04"]

@@ -80,6 +80,56 @@ def outlet_of(url: str) -> str:
     return host.removeprefix("www.")
 
 
+_MONTH_NUMBERS = {
+    name: n
+    for n, names in enumerate(
+        [
+            (),
+            ("january", "jan"),
+            ("february", "feb"),
+            ("march", "mar"),
+            ("april", "apr"),
+            ("may",),
+            ("june", "jun"),
+            ("july", "jul"),
+            ("august", "aug"),
+            ("september", "sep", "sept"),
+            ("october", "oct"),
+            ("november", "nov"),
+            ("december", "dec"),
+        ]
+    )
+    for name in names
+}
+_WRITTEN_DATE = re.compile(
+    r"\b(?:(?P<month>[A-Z][a-z]{2,8})\.? (?P<day>\d{1,2}),? (?P<year>(?:19|20)\d{2})"
+    r"|(?P<day2>\d{1,2}) (?P<month2>[A-Z][a-z]{2,8})\.? (?P<year2>(?:19|20)\d{2}))\b"
+)
+
+
+def dateline(text: str, within: int = 300) -> str:
+    """The date of a dateline near the start of an article ("WASHINGTON, March 4, 2024 -", "4 March 2024"), as
+    an ISO date, or "". Only the first `within` characters are read: later dates are what the article is about.
+
+    >>> dateline("WASHINGTON, March 4, 2024 (Reuters) - Talks resumed."), dateline("Talks resumed on Monday.")
+    ('2024-03-04', '')
+    >>> dateline("By A. Writer\\n12 Sept 2023\\nThe council met.")
+    '2023-09-12'
+    """
+    head = text[:within]
+    if match := re.search(r"\b(?:19|20)\d{2}-\d{2}-\d{2}\b", head):
+        return iso_date(match.group(0))
+    for match in _WRITTEN_DATE.finditer(head):
+        month = _MONTH_NUMBERS.get((match.group("month") or match.group("month2")).lower())
+        day, year = match.group("day") or match.group("day2"), match.group("year") or match.group("year2")
+        if month:
+            try:
+                return dt.date(int(year), month, int(day)).isoformat()
+            except ValueError:
+                continue
+    return ""
+
+
 def iso_date(value: Any) -> str:
     """`value` as an ISO date (YYYY-MM-DD) if it is a date or starts with one, else "".
 
@@ -184,6 +234,9 @@ def _read_html(data: bytes, path: Path) -> Article:
         title = str(meta_title["content"]).strip()
     meta_date = soup.find("meta", attrs={"property": "article:published_time"})
     date = iso_date(meta_date["content"]) if meta_date and meta_date.get("content") else ""
+    date = date or _json_ld_date(soup)
+    if not date and (stamp := soup.find("time", attrs={"datetime": True})):
+        date = iso_date(stamp["datetime"])
     canonical = soup.find("link", rel="canonical")
     url = _meta(soup, "og:url") or (str(canonical.get("href") or "") if canonical else "")
     outlet = _meta(soup, "og:site_name") or outlet_of(url)
@@ -201,6 +254,27 @@ def _read_html(data: bytes, path: Path) -> Article:
         h1 = body.find("h1")
         title = h1.get_text(" ", strip=True) if h1 else ""
     return Article(normalise(text), title, date, url.strip(), outlet)
+
+
+def _json_ld_date(soup: Any) -> str:
+    """`datePublished` from the page's JSON-LD (schema.org) blocks, the first that parses, or ""."""
+    import json
+
+    for block in soup.find_all("script", attrs={"type": "application/ld+json"}):
+        try:
+            data = json.loads(block.string or "")
+        except ValueError:
+            continue
+        stack = [data]
+        while stack:
+            item = stack.pop(0)
+            if isinstance(item, list):
+                stack.extend(item)
+            elif isinstance(item, dict):
+                if date := iso_date(item.get("datePublished", "")):
+                    return date
+                stack.extend(v for v in item.values() if isinstance(v, list | dict))
+    return ""
 
 
 def _meta(soup: Any, prop: str) -> str:
@@ -298,7 +372,8 @@ def parse(path: Path, data: bytes) -> Article:
     article = _READERS[path.suffix.lower()](data, path)
     if not article.text:
         raise SkipFile("no text found in file")
-    title, date = article.title or title_from_name(path), article.date or date_from_name(path)
+    title = article.title or title_from_name(path)
+    date = article.date or date_from_name(path) or dateline(article.text)
     return Article(article.text, title, date, article.url, article.outlet)
 
 
