@@ -103,7 +103,7 @@ def excerpt(text: str, start: int, end: int, window: int = 500) -> str:
 
 def show_citations(pipeline: Pipeline, citations: list[Citation]) -> None:
     for c in citations:
-        with st.expander(md_text(f"[{c.id}] {c.source} (characters {c.start}-{c.end})")):
+        with st.expander(md_text(f"[{c.id}] {c.about + ' - ' if c.about else ''}{c.source} ({c.start}-{c.end})")):
             try:
                 st.html(excerpt(pipeline.article_text(c.source), c.start, c.end))
             except RagError:  # the file changed or went away since: the quote is still known

@@ -287,7 +287,10 @@ def render(answer: Answer) -> str:
 
 
 def _sources(citations: Sequence[Citation]) -> list[str]:
-    return [f'[{c.id}] {c.source}:{c.start}-{c.end}\n    "{" ".join(c.quote.split())}"' for c in citations]
+    return [
+        f'[{c.id}] {c.about + " - " if c.about else ""}{c.source}:{c.start}-{c.end}\n    "{" ".join(c.quote.split())}"'
+        for c in citations
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -88,6 +88,7 @@ def test_last_week_in_a_question_becomes_the_range_and_the_note_says_so(
     assert "searched articles dated 2024-03-04 to 2024-03-13 (from 'last week')" in answer.note
     assert answer.trace["dates"] == {"since": "2024-03-04", "until": "2024-03-13", "phrase": "last week"}
     assert {Path(h.source).name for h in answer.passages} <= {"march.md"}
+    assert all(c.date == "2024-03-04" and "2024-03-04" in c.about for c in answer.citations)
 
 
 def test_a_summary_of_a_date_range_reads_only_its_articles(

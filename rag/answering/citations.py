@@ -45,6 +45,19 @@ class Citation:
     start: int
     end: int
     quote: str
+    title: str = ""  # the article's, for people: "title (outlet, date)" next to the path
+    date: str = ""
+    outlet: str = ""
+
+    @property
+    def about(self) -> str:
+        """The article as a reader knows it: `Title (outlet, date)`, or "" when nothing is known.
+
+        >>> Citation(1, "a.md", 0, 1, "q", "Talks resume", "2024-03-04", "cnn.com").about
+        'Talks resume (cnn.com, 2024-03-04)'
+        """
+        extra = ", ".join(filter(None, [self.outlet, self.date]))
+        return " ".join(filter(None, [self.title, f"({extra})" if extra else ""]))
 
 
 @dataclass
@@ -171,7 +184,16 @@ def verify(
             key = (n, a, b)
             if key not in citations:
                 start = passage.start
-                citations[key] = Citation(len(citations) + 1, passage.source, start + a, start + b, passage.text[a:b])
+                citations[key] = Citation(
+                    len(citations) + 1,
+                    passage.source,
+                    start + a,
+                    start + b,
+                    passage.text[a:b],
+                    passage.title,
+                    passage.date,
+                    passage.outlet,
+                )
             ids.append(citations[key].id)
         ids = list(dict.fromkeys(ids))
         if verdict is not None:  # the judge's rules already refuse a restated question

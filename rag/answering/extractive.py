@@ -100,7 +100,10 @@ class _Quote:
 
     def citation(self) -> Citation:
         start = self.passage.start
-        return Citation(0, self.source, start + self.a, start + self.b, self.passage.text[self.a : self.b])
+        p = self.passage
+        return Citation(
+            0, self.source, start + self.a, start + self.b, p.text[self.a : self.b], p.title, p.date, p.outlet
+        )
 
 
 class ExtractiveSummarizer(Summarizer):
