@@ -1,6 +1,6 @@
 """The vector check: `python -m benchmarks check`. What sampled recall costs and what it sees, on real vectors.
 
-`rag check`, and every ingest that changes the collection, measure sampled recall@10 (rag.index.health): 50
+`rag check`, and every ingest that deletes chunks, measure sampled recall@10 (rag.index.health): 50
 stored vectors as queries, spread over the files, HNSW's top 10 compared rank by rank with brute force over
 every stored vector, averaged per file. Measured on the SciFact index (15,726 MiniLM chunks of 5,183
 abstracts; built by `python -m benchmarks retrieval` or here, incrementally), and on a copy of it into which

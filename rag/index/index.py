@@ -148,8 +148,10 @@ class Index:
         a function called with (chunks embedded, chunks to embed). `rebuild`: throw the stored index away first
         (damaged files are deleted, never opened) and index the whole corpus again.
 
-        After an ingest that changed the collection, a sampled recall check of the HNSW graph runs; a degraded
-        graph (identical or deleted vectors) is rebuilt from the stored chunks (`vectors_rebuilt` in the report).
+        After an ingest that deleted chunks (files removed or changed), a sampled recall check of the HNSW graph
+        runs, and a degraded graph is rebuilt from the stored chunks (`vectors_rebuilt` in the report): that
+        clears deleted vectors out of it. Not after additions alone: a graph degraded by a crowd of identical
+        vectors is not helped by a rebuild, so `check` reports it instead of every ingest paying for one.
         """
         from rag.index.chunking import make_splitter
         from rag.index.ingest import Ingester
@@ -170,7 +172,7 @@ class Index:
             try:
                 report = ingester.run(corpus_dir, progress=progress)
                 report.rebuilt = self._drop_other_collections() or rebuild
-                if report.chunks_embedded or report.removed or report.repaired:
+                if report.removed or report.changed or report.repaired:  # chunks were deleted: tombstones
                     report.vectors_rebuilt = self._repair_vectors()
                 if self._load_bm25() is None:
                     self._build_bm25().save(self.bm25_dir)
