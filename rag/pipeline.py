@@ -9,6 +9,7 @@ import datetime as dt
 import functools
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -37,28 +38,31 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _explained(method: Callable[P, R]) -> Callable[P, R]:
+@contextmanager
+def _explaining(settings: Settings) -> Iterator[None]:
     """Failures of the stored index (damaged, read-only, full, unreachable) become a one-line RagError saying
     what to run (rag.index.state); anything else passes unchanged."""
+    from rag.index.state import explain
+
+    try:
+        yield
+    except RagError:
+        raise
+    except Exception as e:
+        if (explained := explain(e, settings)) is not None:
+            raise explained from e
+        raise
+
+
+def _explained(method: Callable[P, R]) -> Callable[P, R]:
+    """A Pipeline method whose failures of the stored index are explained (see _explaining)."""
 
     @functools.wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
+        with _explaining(args[0].settings):  # type: ignore[attr-defined]
             return method(*args, **kwargs)
-        except RagError:
-            raise
-        except Exception as e:
-            _raise_explained(e, args[0])
-            raise
 
     return wrapper
-
-
-def _raise_explained(error: Exception, pipeline: Any) -> None:
-    from rag.index.state import explain
-
-    if (explained := explain(error, pipeline.settings)) is not None:
-        raise explained from error
 
 
 class Pipeline:
@@ -188,18 +192,13 @@ class Pipeline:
         phrase = ""
         if dates is None:
             dates, phrase = phrase_dates(question, as_of or dt.date.today())
-        try:
+        with _explaining(self.settings):
             for item in self.answerer().stream(question, history, k, dates):
                 if isinstance(item, Answer) and phrase and dates:
                     searched = f"searched articles dated {dates.since} to {dates.until} (from {phrase!r})"
                     item.note = f"{searched}; {item.note}" if item.note else searched
                     item.trace["dates"] = {"since": dates.since, "until": dates.until, "phrase": phrase}
                 yield item
-        except RagError:
-            raise
-        except Exception as e:
-            _raise_explained(e, self)
-            raise
 
     def ask(
         self,
@@ -210,12 +209,9 @@ class Pipeline:
         as_of: dt.date | None = None,
     ) -> Answer:
         """The verified Answer (see `ask_stream`)."""
-        from rag.answering.answer import Answer
+        from rag.answering.answer import final_answer
 
-        for item in self.ask_stream(question, history, k, dates, as_of):
-            if isinstance(item, Answer):
-                return item
-        raise RuntimeError("the answer chain ended without a result")
+        return final_answer(self.ask_stream(question, history, k, dates, as_of))
 
     # --- summaries ---------------------------------------------------------------------------------------
     @_explained

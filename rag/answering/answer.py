@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -140,10 +140,7 @@ class Answerer:
     def ask(
         self, question: str, history: Sequence[BaseMessage] = (), k: int | None = None, dates: Dates | None = None
     ) -> Answer:
-        for item in self.stream(question, history, k, dates):
-            if isinstance(item, Answer):
-                return item
-        raise RuntimeError("the answer chain ended without a result")
+        return final_answer(self.stream(question, history, k, dates))
 
     def _prepare(self, inputs: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
@@ -337,6 +334,14 @@ def llm_condenser(llm: Runnable[Any, BaseMessage]) -> Runnable[dict[str, Any], s
     from langchain_core.output_parsers import StrOutputParser
 
     return CONDENSE | llm | StrOutputParser()
+
+
+def final_answer(stream: Iterable[str | Answer]) -> Answer:
+    """The Answer at the end of an answer stream (its tokens are dropped)."""
+    for item in stream:
+        if isinstance(item, Answer):
+            return item
+    raise RuntimeError("the answer chain ended without a result")
 
 
 def similarity_to(embeddings: Any) -> Callable[[str, list[str]], list[float]]:
