@@ -13,7 +13,7 @@ import errno
 import os
 import re
 import tempfile
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from contextlib import suppress
 from functools import lru_cache
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -116,19 +116,32 @@ def save_upload(corpus_dir: Path, name: str, data: bytes, max_bytes: int) -> Pat
     if target.exists() or target.is_symlink():
         raise _taken(target, data)
     corpus_dir.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{filename}.", suffix=".upload", dir=corpus_dir)
+    try:
+        return write_new(corpus_dir, [filename], data)
+    except FileExistsError:  # another upload of the same name got there first
+        raise _taken(target, data) from None
+
+
+def write_new(folder: Path, names: Iterable[str], data: bytes) -> Path:
+    """Write `data` into `folder` under the first of `names` not taken, and return its path; FileExistsError
+    if all are. The file is written under a unique hidden temporary name first, so nobody sees half of it,
+    and published without ever replacing a file (two writers of one name: exactly one wins)."""
+    handle, temporary = tempfile.mkstemp(prefix=".write.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
-        publish(Path(temporary), target)
-    except FileExistsError:  # another upload of the same name got there first
-        raise _taken(target, data) from None
+        for name in names:
+            try:
+                _publish(Path(temporary), folder / name)
+                return folder / name
+            except FileExistsError:
+                continue
+        raise FileExistsError(f"every name given is taken in {folder}")
     finally:
         Path(temporary).unlink(missing_ok=True)
-    return target
 
 
-def publish(temporary: Path, target: Path) -> None:
+def _publish(temporary: Path, target: Path) -> None:
     """Give the complete file its name; FileExistsError if the name is taken (never replaces a file)."""
     try:
         os.link(temporary, target)

@@ -13,9 +13,7 @@ A line may hold one record, or a list of records under `list_field` (RealTime QA
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import time
 import unicodedata
 from collections.abc import Iterator
@@ -24,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from rag.corpus import publish
+from rag.corpus import write_new
 from rag.errors import RagError
 from rag.index.documents import iso_date, outlet_of
 
@@ -89,9 +87,14 @@ def slug(title: str, limit: int = 80) -> str:
 
 
 def known_urls(corpus: Path) -> set[str]:
-    """URLs in the front matter of the .md files already in the corpus folder (read from their first 4 KB)."""
+    """URLs in the front matter of the .md files already in the corpus folder (read from their first 4 KB;
+    the folder walked as the ingest walks it)."""
+    from rag.index.ingest import scan
+
     found = set()
-    for path in corpus.rglob("*.md"):
+    for _, path in scan(corpus).files:
+        if path.suffix.lower() != ".md":
+            continue
         try:
             with path.open("rb") as f:
                 head = f.read(4096).decode("utf-8", "ignore")
@@ -174,26 +177,12 @@ def import_jsonl(source: Path, corpus: Path, fields: Fields = Fields()) -> Impor
         if url and url in seen:
             report.duplicates += 1
             continue
-        report.imported.append(_write_new(corpus, stem, text.encode("utf-8")).name)
+        names = (f"{stem}.md" if n == 1 else f"{stem}-{n}.md" for n in range(1, 1000))
+        try:
+            report.imported.append(write_new(corpus, names, text.encode("utf-8")).name)
+        except FileExistsError as e:
+            raise RagError(f"too many articles named {stem}.md in {corpus}") from e
         if url:
             seen.add(url)
     report.seconds = time.perf_counter() - started
     return report
-
-
-def _write_new(corpus: Path, stem: str, data: bytes) -> Path:
-    """Write `data` as `stem.md`, or `stem-2.md`, ... : the first name not taken (never overwrites)."""
-    handle, temporary = tempfile.mkstemp(prefix=".import.", suffix=".tmp", dir=corpus)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        for n in range(1, 1000):
-            target = corpus / (f"{stem}.md" if n == 1 else f"{stem}-{n}.md")
-            try:
-                publish(Path(temporary), target)
-                return target
-            except FileExistsError:
-                continue
-        raise RagError(f"too many articles named {stem}.md in {corpus}")
-    finally:
-        Path(temporary).unlink(missing_ok=True)
