@@ -8,6 +8,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from rag.pipeline import Pipeline
 from rag.types import Dates
 
@@ -26,14 +28,21 @@ def _write(corpus: Path) -> None:
         (corpus / name).write_text(f"{front}{text}\n")
 
 
+@pytest.fixture
+def dated(make_pipeline: Callable[..., Pipeline], corpus: Path) -> Pipeline:
+    """An extractive pipeline over the seed articles and the three dated ones, ingested."""
+    _write(corpus)
+    pipeline = make_pipeline(llm="extractive")
+    pipeline.ingest()
+    return pipeline
+
+
 def _names(hits: list) -> set[str]:  # type: ignore[type-arg]
     return {Path(h.source).name for h in hits}
 
 
-def test_a_date_range_reaches_both_retrievers(make_pipeline: Callable[..., Pipeline], corpus: Path) -> None:
-    _write(corpus)
-    pipeline = make_pipeline(llm="extractive")
-    pipeline.ingest()
+def test_a_date_range_reaches_both_retrievers(dated: Pipeline) -> None:
+    pipeline = dated
     query = "harbour sea wall repairs"
     assert {"january.md", "march.md", "undated.md"} <= _names(pipeline.search(query, k=10))
     after = pipeline.search(query, k=10, dates=Dates("2024-02-01", "2024-12-31"))
@@ -76,27 +85,18 @@ def test_the_cli_takes_since_and_until_and_refuses_bad_dates(corpus: Path, tmp_p
     assert code == 2 and "is after --until" in err
 
 
-def test_last_week_in_a_question_becomes_the_range_and_the_note_says_so(
-    make_pipeline: Callable[..., Pipeline], corpus: Path
-) -> None:
+def test_last_week_in_a_question_becomes_the_range_and_the_note_says_so(dated: Pipeline) -> None:
     import datetime as dt
 
-    _write(corpus)
-    pipeline = make_pipeline(llm="extractive")
-    pipeline.ingest()
-    answer = pipeline.ask("How did the harbour sea wall repairs go last week?", as_of=dt.date(2024, 3, 13))
+    answer = dated.ask("How did the harbour sea wall repairs go last week?", as_of=dt.date(2024, 3, 13))
     assert "searched articles dated 2024-03-04 to 2024-03-13 (from 'last week')" in answer.note
     assert answer.trace["dates"] == {"since": "2024-03-04", "until": "2024-03-13", "phrase": "last week"}
     assert {Path(h.source).name for h in answer.passages} <= {"march.md"}
     assert all(c.date == "2024-03-04" and "2024-03-04" in c.about for c in answer.citations)
 
 
-def test_a_summary_of_a_date_range_reads_only_its_articles(
-    make_pipeline: Callable[..., Pipeline], corpus: Path
-) -> None:
-    _write(corpus)
-    pipeline = make_pipeline(llm="extractive")
-    pipeline.ingest()
+def test_a_summary_of_a_date_range_reads_only_its_articles(dated: Pipeline) -> None:
+    pipeline = dated
     digest = pipeline.summarize(everything=True, dates=Dates("2024-01-01", "2024-12-31"))
     assert digest.title == "The articles dated from 2024-01-01 to 2024-12-31: 2 articles"
     assert {Path(c.source).name for c in digest.citations} <= {"january.md", "march.md"}
