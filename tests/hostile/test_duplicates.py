@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from rag.index import health
 from rag.pipeline import Pipeline
@@ -69,6 +70,9 @@ def test_check_finds_a_graph_that_identical_vectors_took_over(
     pipeline.index.store.upsert(ids, np.tile(vector, (3000, 1)), ["crowd"] * 3000, [meta] * 3000)
     for page in seeded.index.store.pages():
         pipeline.index.store.upsert(page["ids"], page["embeddings"], page["documents"], page["metadatas"])
+    found = pipeline.index.store.similarity_search_with_score(QUERY, k=10)
+    if any(doc.metadata["source"] != "crowd.txt" for doc, _ in found):  # HNSW's construction is random
+        pytest.skip("HNSW built a whole graph this time (about 1 run in 6): there was nothing to detect")
     vectors = next(f for f in pipeline.check()[0] if f.part == "vectors")
     assert not vectors.ok and "degraded" in vectors.detail and vectors.fix == health.REPAIR
 
