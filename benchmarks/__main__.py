@@ -13,6 +13,7 @@ NAMES = {
     "summaries": "CNN/DailyMail ROUGE of the summaries (extractive, bundled model) next to Lead-3",
     "support": "the support judge (lexical, bundled models) against human labels (QAGS-XSum) and synthetic errors",
     "check": "what the sampled recall check of the vector graph costs and sees: SciFact, and SciFact with a crowd",
+    "qa": "right answers, refusals and latency on RealTime QA 2024 and the seed set: cited vs a LangChain chain",
     "relevance": "whether answer sentences relate to the question (MiniLM): RealTime QA answers vs unrelated, obeyed",
 }
 

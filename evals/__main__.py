@@ -6,6 +6,7 @@ Exit code 0 only when every gate holds; the failing gates are printed. See `--he
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 import tomllib
@@ -16,7 +17,7 @@ from typing import Any
 from evals import dataset, metrics, report
 
 HERE = Path(__file__).resolve().parent
-GATES = ("min_fact_recall", "min_citation_precision", "min_refusal_accuracy")
+GATES = ("min_fact_recall", "min_citation_precision", "min_refusal_accuracy", "min_answer_accuracy")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     gates = load_gates(args)
     baseline = json.loads(args.baseline.read_text()) if args.baseline else None
 
+    from rag.answering.answer import similarity_to
     from rag.config import Settings
     from rag.errors import RagError
     from rag.pipeline import Pipeline
@@ -87,12 +89,14 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
         pipeline = Pipeline(settings)
         pipeline.ingest()
+        similarity = similarity_to(pipeline.embeddings) if any(c.choices for c in cases) else None
         results = []
         print(report.HEADER)
         for case in cases:
-            answer = pipeline.ask(case.question).to_json()
+            as_of = dt.date.fromisoformat(case.as_of) if case.as_of else None
+            answer = pipeline.ask(case.question, as_of=as_of).to_json()
             retrieved = [h.source for h in pipeline.search(case.question, k=settings.k)]
-            score = metrics.score(case, answer, retrieved)
+            score = metrics.score(case, answer, retrieved, similarity)
             results.append((case, answer, score))
             print(report.row(case, score), flush=True)
     except RagError as e:

@@ -1,17 +1,24 @@
 """Eval datasets: a YAML or JSON list of questions with expected facts, sources, or an expected refusal.
 
+Two kinds of case: `facts` (each a list of regex alternatives that the answer must contain), or `choices` (a list
+of short answers) with `answer` (the 0-based index of the right one), graded by which choice the answer states
+(see evals.metrics.matched_choice). Either may carry `sources`, `refuse: true` (the corpus does not hold the
+answer; a choices case may keep its choices then) and `as_of` (the date the question was asked, YYYY-MM-DD, so
+that "this week" means that week).
+
 Everything is checked before anything runs; a bad entry is reported by its id (or position) and field.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-KEYS = {"id", "question", "facts", "sources", "refuse"}
+KEYS = {"id", "question", "facts", "sources", "refuse", "choices", "answer", "as_of"}
 
 
 class DatasetError(ValueError):
@@ -25,6 +32,9 @@ class Case:
     facts: list[list[str]] = field(default_factory=list)  # each fact: alternatives (regexes)
     sources: list[str] = field(default_factory=list)
     refuse: bool = False
+    choices: list[str] = field(default_factory=list)
+    answer: int | None = None  # index of the right choice
+    as_of: str | None = None  # YYYY-MM-DD
 
 
 def load(path: Path) -> list[Case]:
@@ -74,10 +84,32 @@ def parse_case(entry: Any, position: int, path: Path) -> Case:
     sources = entry.get("sources", [])
     if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
         raise DatasetError(f"{where}: field `sources` must be a list of file paths")
-    if not refuse and not facts:
-        raise DatasetError(f"{where}: field `facts` is needed unless `refuse: true`")
+    choices, answer = entry.get("choices", []), entry.get("answer")
+    if not isinstance(choices, list) or not all(isinstance(c, str) and c.strip() for c in choices):
+        raise DatasetError(f"{where}: field `choices` must be a list of non-empty strings")
+    if choices and (isinstance(answer, bool) or not isinstance(answer, int) or not 0 <= answer < len(choices)):
+        raise DatasetError(f"{where}: field `answer` must be the 0-based index of one of the {len(choices)} choices")
+    if answer is not None and not choices:
+        raise DatasetError(f"{where}: field `answer` needs `choices`")
+    if choices and facts:
+        raise DatasetError(f"{where}: give `facts` or `choices`, not both")
+    if not refuse and not facts and not choices:
+        raise DatasetError(f"{where}: field `facts` (or `choices` with `answer`) is needed unless `refuse: true`")
     if refuse and facts:
         raise DatasetError(f"{where}: field `facts` makes no sense with `refuse: true`")
+    as_of = entry.get("as_of")
+    if as_of is not None:
+        try:
+            as_of = dt.date.fromisoformat(str(as_of)).isoformat()
+        except ValueError as e:
+            raise DatasetError(f"{where}: field `as_of` must be a date as YYYY-MM-DD, not {as_of!r}") from e
     return Case(
-        str(entry.get("id", f"#{position}")), question.strip(), [[str(a) for a in f] for f in facts], sources, refuse
+        str(entry.get("id", f"#{position}")),
+        question.strip(),
+        [[str(a) for a in f] for f in facts],
+        sources,
+        refuse,
+        [c.strip() for c in choices],
+        answer,
+        as_of,
     )

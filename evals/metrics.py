@@ -1,13 +1,14 @@
 """Scoring one answer against one case, and totals over a run. Pure functions on plain values.
 
 An answer here is what `rag` returns (`Answer.to_json()`): its text, whether it refused, and its citations.
+A `choices` case is graded by `matched_choice`, with a similarity function passed in (MiniLM in `python -m evals`).
 """
 
 from __future__ import annotations
 
 import re
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,8 @@ class Score:
     refusal_correct: bool = True
     retrieval_hit: bool | None = None  # None for questions without expected sources
     seconds: float = 0.0
+    choice: int | None = None  # for a choices case: the choice the answer states (None: none clearly)
+    choice_correct: bool | None = None  # None for a facts case
 
     @property
     def fully_correct(self) -> bool:
@@ -32,7 +35,12 @@ class Score:
             return False
         if self.refused:  # and it should have: nothing else to check
             return True
-        return all(self.facts_found) and self.right_citation and not self.wrong_citations
+        return (
+            all(self.facts_found)
+            and self.choice_correct is not False
+            and self.right_citation
+            and not self.wrong_citations
+        )
 
 
 def fact_found(alternatives: Sequence[str], text: str) -> bool:
@@ -44,9 +52,59 @@ def fact_found(alternatives: Sequence[str], text: str) -> bool:
     return any(re.search(a, text, re.IGNORECASE) for a in alternatives)
 
 
-def score(case: Case, answer: dict[str, Any], retrieved_sources: Sequence[str] = ()) -> Score:
-    """Score one answer. A refusal finds no facts; citations of a refusal do not count."""
+Similarity = Callable[[str, list[str]], list[float]]  # (text, others) -> cosine similarity of each to the text
+_YES_NO = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
+
+
+def choice_scores(text: str, choices: Sequence[str], similarity: Similarity | None = None) -> list[float]:
+    """How clearly `text` states each choice: the share of the choice's content words (stemmed) that `text`
+    holds, plus, with `similarity`, the choice's cosine similarity to the closest sentence of `text` (by
+    meaning: "the country's grid collapsed" is closer to "power outages" than to "floods"). A yes/no choice
+    counts only as the text's first word, since "no" is a stop word and either may appear in passing.
+
+    >>> choice_scores("Greece became the first Orthodox country to legalise it [1].", ["Romania", "Greece"])
+    [0.0, 1.0]
+    >>> choice_scores("No, he is not [2].", ["Yes", "No", "It's uncertain"])
+    [0.0, 1.0, 0.0]
+    """
+    from rag.text import content_words, sentence_spans
+
+    said = content_words(text)
+    first = _YES_NO.match(text)
+    sentences = [text[s:e] for s, e in sentence_spans(text)] or [text]
+    scores = []
+    for choice in choices:
+        if choice.strip().lower() in ("yes", "no"):
+            scores.append(1.0 if first and first.group(1).lower() == choice.strip().lower() else 0.0)
+            continue
+        wanted = content_words(choice)
+        words = len(wanted & said) / len(wanted) if wanted else 0.0
+        meaning = max(similarity(choice, sentences)) if similarity is not None else 0.0
+        scores.append(words + meaning)
+    return scores
+
+
+def matched_choice(text: str, choices: Sequence[str], similarity: Similarity | None = None) -> int | None:
+    """The index of the choice `text` states most clearly (see choice_scores), or None when two tie.
+
+    >>> matched_choice("Members of the Central Park Five sued Trump [1].", ["Central Park Five", "Chicago Seven"])
+    0
+    >>> matched_choice("The articles don't say.", ["Bees", "Moss"]) is None
+    True
+    """
+    scores = choice_scores(text, choices, similarity)
+    best = max(range(len(scores)), key=scores.__getitem__) if scores else None
+    if best is None or sum(abs(s - scores[best]) < 1e-9 for s in scores) > 1:
+        return None
+    return best
+
+
+def score(
+    case: Case, answer: dict[str, Any], retrieved_sources: Sequence[str] = (), similarity: Similarity | None = None
+) -> Score:
+    """Score one answer. A refusal finds no facts and states no choice; citations of a refusal do not count."""
     text = "" if answer["refused"] else answer["answer"]
+    choice = matched_choice(text, case.choices, similarity) if case.choices and text else None
     cited = [] if answer["refused"] else list(dict.fromkeys(c["source"] for c in answer["citations"]))
     expected = set(case.sources)
     return Score(
@@ -59,6 +117,8 @@ def score(case: Case, answer: dict[str, Any], retrieved_sources: Sequence[str] =
         refusal_correct=answer["refused"] == case.refuse,
         retrieval_hit=bool(set(retrieved_sources) & expected) if expected else None,
         seconds=float(answer.get("timings", {}).get("total_s", 0.0)),
+        choice=choice,
+        choice_correct=(choice == case.answer) if case.choices else None,
     )
 
 
@@ -76,6 +136,8 @@ def totals(cases: Sequence[Case], scores: Sequence[Score]) -> dict[str, float]:
     hits = [s.retrieval_hit for s in scores if s.retrieval_hit is not None]
     times = sorted(s.seconds for s in scores)
     return {
+        "answer_accuracy": ratio(sum(s.fully_correct for _, s in answerable), len(answerable)),
+        "wrong_refusal_rate": 1.0 - ratio(sum(not s.refused for _, s in answerable), len(answerable)),
         "fact_recall": ratio(sum(facts), len(facts)),
         "citation_precision": ratio(
             sum(len(s.cited) - len(s.wrong_citations) for _, s in cited), sum(len(s.cited) for _, s in cited)

@@ -12,6 +12,8 @@ HEADER = f"{'id':6} {'facts':>5} {'cites':7} {'refusal':8} {'retrieval':9} {'tim
 
 def row(case: Case, s: Score) -> str:
     facts = f"{sum(s.facts_found)}/{len(s.facts_found)}" if case.facts else "-"
+    if case.choices and not s.refused:  # the choice the answer states, against the right one
+        facts = f"{'-' if s.choice is None else s.choice}/{case.answer}"
     cites = "-" if s.refused or not case.sources else "none"
     if case.sources and s.cited:
         cites = "wrong" if s.wrong_citations else ("ok" if s.right_citation else "none")
@@ -26,7 +28,8 @@ def summary(totals: dict[str, float], k: int, model: str) -> str:
     t = totals
     return "\n".join(
         [
-            f"\n{model}, k={k}: {int(t['fully_correct'])}/{int(t['questions'])} fully correct",
+            f"\n{model}, k={k}: {int(t['fully_correct'])}/{int(t['questions'])} fully correct "
+            f"(answerable: {t['answer_accuracy']:.3f} right, {t['wrong_refusal_rate']:.3f} refused)",
             f"fact recall {t['fact_recall']:.3f} | citation precision {t['citation_precision']:.3f}, "
             f"recall {t['citation_recall']:.3f} | refusal precision {t['refusal_precision']:.3f}, "
             f"recall {t['refusal_recall']:.3f}, accuracy {t['refusal_accuracy']:.3f}",
@@ -69,6 +72,9 @@ def markdown(
         ]
         if answer.get("note"):
             lines.append(f"Note: {answer['note']}")
+        if case.choices:
+            stated = "none clearly" if s.choice is None else repr(case.choices[s.choice])
+            lines.append(f"Choices: {case.choices}; right: {case.choices[case.answer or 0]!r}; stated: {stated}")
         missed = [" / ".join(f) for f, ok in zip(case.facts, s.facts_found, strict=True) if not ok]
         if missed:
             lines.append("Missed facts: " + "; ".join(f"`{m}`" for m in missed))

@@ -43,8 +43,13 @@ def test_the_seed_set_is_valid_and_big_enough() -> None:
             "- id: a2\n  question: Q?\n  facts: [['(unclosed']]\n",
             "entry a2: field `facts` #1: '(unclosed' is not a valid",
         ),
-        ("- id: a3\n  question: Q?\n  facts: [[x]]\n  answer: y\n", "entry a3: unknown key(s) answer"),
-        ("- id: a4\n  question: Q?\n", "entry a4: field `facts` is needed"),
+        ("- id: a3\n  question: Q?\n  facts: [[x]]\n  answers: y\n", "entry a3: unknown key(s) answers"),
+        ("- id: a4\n  question: Q?\n", "entry a4: field `facts` (or `choices` with `answer`) is needed"),
+        ("- id: a5\n  question: Q?\n  choices: [A, B]\n  answer: 2\n", "entry a5: field `answer` must be the"),
+        ("- id: a7\n  question: Q?\n  choices: [A, B]\n", "entry a7: field `answer` must be the 0-based"),
+        ("- id: a8\n  question: Q?\n  answer: 0\n", "entry a8: field `answer` needs `choices`"),
+        ("- id: a9\n  question: Q?\n  choices: [A, '']\n  answer: 0\n", "entry a9: field `choices` must be"),
+        ("- id: b1\n  question: Q?\n  facts: [[x]]\n  as_of: May\n", "entry b1: field `as_of` must be a date"),
         ("- question: Q?\n  refuse: yes please\n", "entry #1: field `refuse` must be true or false"),
         ("- id: a6\n  question: Q?\n  facts: [x]\n", "entry a6: field `facts` must be a list of non-empty lists"),
         ("question: Q?", "expected a list"),
@@ -117,3 +122,58 @@ def test_cli_exits_non_zero_naming_the_failed_gate(tmp_path: Path) -> None:
     again = run_evals(*args[:-2], "--baseline", str(out), data=tmp_path)
     assert again.returncode == 0, again.stderr
     assert "no change in facts" in again.stdout
+
+
+def test_a_choices_case_loads_with_its_date_and_a_refusal_may_keep_its_choices(tmp_path: Path) -> None:
+    path = tmp_path / "choices.yaml"
+    path.write_text(
+        "- {id: c1, question: 'Which state?', choices: [Ohio, Utah], answer: 1, as_of: 2024-05-17}\n"
+        "- {id: c2, question: 'Which city?', choices: [Rome, Oslo], answer: 0, refuse: true}\n"
+    )
+    first, second = dataset.load(path)
+    assert (first.choices, first.answer, first.as_of, first.refuse) == (["Ohio", "Utah"], 1, "2024-05-17", False)
+    assert second.refuse and second.choices == ["Rome", "Oslo"]
+
+
+CHOICES = Case(
+    "c1", "Which extreme weather event disrupted Dubai's airport?", choices=["Dust storms", "Heavy rains"], answer=1
+)
+
+
+def test_a_free_answer_is_graded_by_the_choice_it_states() -> None:
+    right = metrics.score(CHOICES, answer("Heavy rains flooded the runways [1].", [NEWS]))
+    wrong = metrics.score(CHOICES, answer("Dust storms grounded flights [1].", [NEWS]))
+    neither = metrics.score(CHOICES, answer("Flights were cancelled [1].", [NEWS]))
+    assert (right.choice, right.choice_correct, right.fully_correct) == (1, True, True)
+    assert (wrong.choice, wrong.choice_correct, wrong.fully_correct) == (0, False, False)
+    assert (neither.choice, neither.fully_correct) == (None, False)
+
+
+def test_meaning_decides_when_no_choice_word_is_said() -> None:
+    def similarity(choice: str, sentences: list[str]) -> list[float]:  # a stand-in for MiniLM
+        return [0.8 if choice == "Heavy rains" else 0.2 for _ in sentences]
+
+    paraphrase = metrics.score(CHOICES, answer("A deluge flooded the runways [1].", [NEWS]), similarity=similarity)
+    assert paraphrase.choice == 1 and paraphrase.fully_correct
+
+
+def test_a_refusal_on_a_choices_case_is_wrong_unless_the_case_expects_it() -> None:
+    refused = answer("The articles don't answer this question.", refused=True)
+    assert not metrics.score(CHOICES, refused).fully_correct
+    assert metrics.score(Case("c2", "Q?", choices=["A", "B"], answer=0, refuse=True), refused).fully_correct
+    totals = metrics.totals([CHOICES], [metrics.score(CHOICES, refused)])
+    assert (totals["answer_accuracy"], totals["wrong_refusal_rate"]) == (0.0, 1.0)
+
+
+def test_yes_or_no_counts_only_as_the_first_word() -> None:
+    case = Case("y1", "Is he on pace to break the record?", choices=["Yes", "No", "It's uncertain"], answer=0)
+    assert metrics.score(case, answer("Yes, he is on pace [1].", [NEWS])).choice == 0
+    assert metrics.score(case, answer("No. He would need 200 yards, yes [1].", [NEWS])).choice == 1
+
+
+def test_the_realtimeqa_dev_set_has_labels_only() -> None:
+    text = (ROOT / "evals" / "realtimeqa.yaml").read_text()
+    rows = [r for r in __import__("yaml").safe_load(text)]
+    assert len(rows) >= 150 and all(set(r) == {"id", "answerable"} for r in rows)
+    assert len({r["id"][:8] for r in rows}) >= 10
+    assert 0.25 <= sum(not r["answerable"] for r in rows) / len(rows) <= 0.4

@@ -1,0 +1,334 @@
+"""Right answers, side by side: `python -m benchmarks qa [--systems ...] [--sets ...] [--limit N] [--json OUT]`.
+
+Sets: the RealTime QA 2024 dev set (evals/realtimeqa.yaml, weekly setting: each week's articles imported with
+`rag import` into data/bench/realtimeqa/WEEK, the question's week as the reference date) and the seed set
+(evals/seed.yaml over corpus/). Systems, each on the same corpora, questions and machine:
+
+- `cited-1.5b`, `cited-0.5b`, `cited-extractive`: cited as shipped (Pipeline.ask) with that backend;
+- `langchain-1.5b`: a plain LangChain tutorial chain with the bundled 1.5B: the same files, split by
+  RecursiveCharacterTextSplitter (1,000 / 200 characters) into Chroma with MiniLM, top-4 similarity search,
+  the classic "use the following pieces of retrieved context ... if you don't know, say that you don't know"
+  prompt, asked to cite its sources by number;
+- `closed-1.5b`: the bundled 1.5B with no retrieval (told the date; allowed to say it does not know).
+
+Graded alike for every system (evals.metrics): an answer is right when it is not a refusal and states the
+right choice (RealTime QA: the choice it matches best by words and meaning, see evals.metrics.matched_choice)
+or every expected fact (seed). A refusal is what cited marks refused, or for the other two an answer saying it
+does not know. Columns: accuracy on answerable questions, refusal recall on unanswerable ones, wrong-refusal
+rate, citation (seed only: a right answer cites an expected file; cited sentences it shows are checked by its
+own support check, the tutorial chain's markers are taken at their word), median and p95 seconds per answer.
+
+Run alone: two model jobs on 2 cores slow each other. Each system's rows are written to the JSON as it
+finishes, so a long run that is stopped keeps what it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from benchmarks import realtimeqa
+from benchmarks.common import ROOT, median, p95, table, write_json
+from evals import dataset, metrics
+
+SYSTEMS = ("cited-extractive", "closed-1.5b", "cited-1.5b", "langchain-1.5b", "cited-0.5b")
+SETS = ("realtimeqa", "seed")
+BENCH = ROOT / "data" / "bench" / "realtimeqa"
+MODELS = {"1.5b": "qwen2.5-coder-1.5b", "0.5b": "qwen2.5-coder-0.5b"}
+DONT_KNOW = re.compile(
+    r"\b(i don'?t know|i do not know|don'?t have (?:enough )?information|cannot answer|can'?t answer|"
+    r"not (?:mentioned|stated|provided|specified) in|no information|(?:does|do) not (?:say|mention|provide))\b",
+    re.IGNORECASE,
+)
+MARKER = re.compile(r"\[(\d+)\]")
+
+TUTORIAL = (
+    "You are an assistant for question-answering tasks. Use the following pieces of retrieved context to answer "
+    "the question. If you don't know the answer, just say that you don't know. Use three sentences maximum and "
+    "keep the answer concise. Cite the pieces you use by their number in square brackets, like [1].\n\n"
+    "Question: {question}\n\nContext:\n{context}\n\nAnswer:"
+)
+CLOSED = (
+    "Today is {date}. Answer the question in one or two sentences. If you don't know the answer, just say that "
+    "you don't know.\n\nQuestion: {question}\n\nAnswer:"
+)
+
+
+def seed_cases() -> list[dataset.Case]:
+    return dataset.load(ROOT / "evals" / "seed.yaml")
+
+
+def realtimeqa_cases(limit_per_week: int | None) -> dict[str, list[dataset.Case]]:
+    """{week: cases} of the dev set, at most `limit_per_week` of each week (the first by id order)."""
+    by_week: dict[str, list[dataset.Case]] = {}
+    for n, raw in enumerate(realtimeqa.cases(), start=1):
+        case = dataset.parse_case(raw, n, realtimeqa.DEV_SET)
+        by_week.setdefault(realtimeqa.week_of(case.id), []).append(case)
+    return {w: cs[:limit_per_week] if limit_per_week else cs for w, cs in sorted(by_week.items())}
+
+
+def corpus_settings(corpus: str, **overrides: Any) -> Any:
+    """Settings for one corpus: a RealTime QA week (its own folders under data/bench) or "seed" (corpus/)."""
+    from rag.config import Settings
+
+    if corpus == "seed":
+        return Settings(corpus_dir=ROOT / "corpus", data_dir=BENCH / "seed-data", **overrides)
+    return Settings(corpus_dir=BENCH / corpus / "corpus", data_dir=BENCH / corpus / "data", **overrides)
+
+
+def prepare(corpus: str, embeddings: Any) -> None:
+    """Import a week's articles (once) and bring its index up to date."""
+    from rag.importing import Fields
+    from rag.pipeline import Pipeline
+
+    pipeline = Pipeline(corpus_settings(corpus, llm="extractive"), embeddings=embeddings)
+    try:
+        if corpus != "seed" and not any(pipeline.corpus.folder.glob("*.md")):
+            pipeline.corpus.folder.mkdir(parents=True, exist_ok=True)
+            source = realtimeqa.DATA / f"{corpus}_gcs.jsonl"
+            imported = pipeline.import_articles(source, Fields(list_field="search_result"))
+            print(f"{corpus}: imported {len(imported.imported)} articles", flush=True)
+        ingested = pipeline.ingest()
+        print(f"{corpus}: index up to date ({ingested.summary()})", flush=True)
+    finally:
+        pipeline.close()
+
+
+# --- the systems: each is (corpus, case) -> the answer as evals reads it (Answer.to_json()'s keys) ---
+
+
+Answerer = Callable[[str, dataset.Case], dict[str, Any]]
+
+
+@contextmanager
+def cited(backend: str, embeddings: Any, chat_model: Any) -> Iterator[Answerer]:
+    from rag.pipeline import Pipeline
+
+    pipelines: dict[str, Pipeline] = {}
+    overrides = {"llm": "extractive"} if backend == "extractive" else {"llm": "bundled", "bundled_model": backend}
+
+    def answer(corpus: str, case: dataset.Case) -> dict[str, Any]:
+        if corpus not in pipelines:
+            for old in pipelines.values():
+                old.close()
+            pipelines.clear()
+            settings = corpus_settings(corpus, **overrides)
+            pipelines[corpus] = Pipeline(settings, embeddings=embeddings, chat_model=chat_model)
+        as_of = dt.date.fromisoformat(case.as_of) if case.as_of else None
+        answer = pipelines[corpus].ask(case.question, as_of=as_of).to_json()
+        for citation in answer["citations"]:  # shown under the absolute corpus folder; cases name corpus/...
+            citation["source"] = citation["source"].removeprefix(f"{ROOT.as_posix()}/")
+        return answer
+
+    try:
+        yield answer
+    finally:
+        for pipeline in pipelines.values():
+            pipeline.close()
+
+
+def _plain(text: str, started: float, citations: list[dict[str, Any]]) -> dict[str, Any]:
+    refused = bool(DONT_KNOW.search(text)) or not text.strip()
+    return {
+        "answer": text.strip(),
+        "refused": refused,
+        "citations": [] if refused else citations,
+        "timings": {"total_s": time.perf_counter() - started},
+    }
+
+
+@contextmanager
+def tutorial(embeddings: Any, chat_model: Any) -> Iterator[Answerer]:
+    """The LangChain tutorial chain, one Chroma collection per corpus (built once, kept under data/bench)."""
+    from langchain_chroma import Chroma
+    from langchain_core.documents import Document
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from rag.index.documents import SkipFile, load
+
+    stores: dict[str, Any] = {}
+
+    def store(corpus: str) -> Any:
+        if corpus not in stores:
+            settings = corpus_settings(corpus)
+            folder = settings.data_dir / "tutorial-chroma"
+            db = Chroma(collection_name="tutorial", embedding_function=embeddings, persist_directory=str(folder))
+            if not db.get(limit=1)["ids"]:
+                docs = []
+                for path in sorted(settings.corpus_dir.rglob("*")):
+                    try:
+                        article = load(path) if path.is_file() else None
+                    except SkipFile:
+                        continue
+                    if article is not None:
+                        docs.append(Document(article.text, metadata={"source": str(path.relative_to(ROOT))}))
+                chunks = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200).split_documents(docs)
+                for start in range(0, len(chunks), 1000):
+                    db.add_documents(chunks[start : start + 1000])
+            stores[corpus] = db
+        return stores[corpus]
+
+    def answer(corpus: str, case: dataset.Case) -> dict[str, Any]:
+        started = time.perf_counter()
+        docs = store(corpus).similarity_search(case.question, k=4)
+        context = "\n\n".join(f"[{n}] {d.page_content}" for n, d in enumerate(docs, start=1))
+        text = chat_model.invoke(TUTORIAL.format(question=case.question, context=context)).content
+        cited = {int(m) for m in MARKER.findall(text)}
+        citations = [{"source": docs[n - 1].metadata["source"]} for n in sorted(cited) if 1 <= n <= len(docs)]
+        return _plain(str(text), started, citations)
+
+    yield answer
+
+
+@contextmanager
+def closed_book(chat_model: Any) -> Iterator[Answerer]:
+    def answer(corpus: str, case: dataset.Case) -> dict[str, Any]:
+        started = time.perf_counter()
+        date = case.as_of or "2025-06-11"  # the seed articles' week
+        text = chat_model.invoke(CLOSED.format(date=date, question=case.question)).content
+        return _plain(str(text), started, [])
+
+    yield answer
+
+
+# --- grading -------------------------------------------------------------------------------------------
+
+
+def grade(case: dataset.Case, answer: dict[str, Any], similarity: metrics.Similarity) -> dict[str, Any]:
+    """One answer, graded alike for every system."""
+    score = metrics.score(case, answer, similarity=similarity)
+    right = not answer["refused"] and all(score.facts_found) and score.choice_correct is not False
+    return {
+        "id": case.id,
+        "answerable": not case.refuse,
+        "refused": answer["refused"],
+        "right": right,
+        "cites_right_file": score.right_citation and not score.wrong_citations if case.sources else None,
+        "choice": score.choice,
+        "seconds": float(answer.get("timings", {}).get("total_s", 0.0)),
+        "answer": answer.get("answer", ""),
+    }
+
+
+def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    answerable = [r for r in rows if r["answerable"]]
+    unanswerable = [r for r in rows if not r["answerable"]]
+    right = [r for r in answerable if r["right"]]
+    cites = [r["cites_right_file"] for r in right if r["cites_right_file"] is not None]
+    seconds = [r["seconds"] for r in rows]
+    return {
+        "n": len(rows),
+        "answerable": len(answerable),
+        "accuracy": metrics.ratio(len(right), len(answerable)),
+        "right": len(right),
+        "refusal_recall": metrics.ratio(sum(r["refused"] for r in unanswerable), len(unanswerable)),
+        "refused_unanswerable": sum(r["refused"] for r in unanswerable),
+        "unanswerable": len(unanswerable),
+        "wrong_refusals": metrics.ratio(sum(r["refused"] for r in answerable), len(answerable)) if answerable else 0.0,
+        "citation": metrics.ratio(sum(cites), len(cites)) if cites else None,
+        "median_s": median(seconds),
+        "p95_s": p95(seconds),
+    }
+
+
+def run_system(
+    system: str, sets: dict[str, dict[str, list[dataset.Case]]], embeddings: Any, similarity: metrics.Similarity
+) -> dict[str, list[dict[str, Any]]]:
+    """{set: graded rows} for one system."""
+    from rag.answering.models import Backend
+
+    kind, _, size = system.partition("-")
+    backend = None
+    chat_model = None
+    if size in MODELS:
+        backend = Backend(corpus_settings("seed", llm="bundled", bundled_model=MODELS[size]), embeddings)
+        chat_model = backend.chat_model()
+    if kind == "cited":
+        runner = cited(MODELS.get(size, "extractive"), embeddings, chat_model)
+    elif kind == "langchain":
+        runner = tutorial(embeddings, chat_model)
+    else:
+        runner = closed_book(chat_model)
+    out: dict[str, list[dict[str, Any]]] = {}
+    try:
+        with runner as answer:
+            for name, corpora in sets.items():
+                rows = out.setdefault(name, [])
+                for corpus, cases in corpora.items():
+                    for case in cases:
+                        row = grade(case, answer(corpus, case), similarity)
+                        rows.append(row)
+                        mark = "refused" if row["refused"] else ("right" if row["right"] else "wrong")
+                        print(f"{system:16} {case.id:12} {mark:8} {row['seconds']:6.1f}s", flush=True)
+    finally:
+        if backend is not None:
+            backend.close()
+    return out
+
+
+def render(results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
+    lines = []
+    for name in SETS:
+        rows = []
+        for system, by_set in results.items():
+            if name not in by_set:
+                continue
+            t = totals(by_set[name])
+            rows.append(
+                (
+                    system,
+                    f"{t['accuracy']:.3f} ({t['right']}/{t['answerable']})",
+                    f"{t['refusal_recall']:.3f} ({t['refused_unanswerable']}/{t['unanswerable']})",
+                    f"{t['wrong_refusals']:.3f}",
+                    "-" if t["citation"] is None else f"{t['citation']:.3f}",
+                    f"{t['median_s']:.1f} / {t['p95_s']:.1f}",
+                )
+            )
+        if rows:
+            header = ("system", "accuracy (answerable)", "refusal recall", "wrong refusals", "citation", "median/p95 s")
+            lines += [f"\n{name}", table(rows, header)]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks qa", description=__doc__)
+    parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
+    parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS))
+    parser.add_argument("--limit", type=int, help="at most N RealTime QA questions per week")
+    parser.add_argument("--json", dest="json_out", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+
+    from rag.answering.answer import similarity_to
+    from rag.config import Settings
+    from rag.index.embeddings import configured_embeddings
+
+    embeddings = configured_embeddings(Settings())
+    similarity = similarity_to(embeddings)
+    sets: dict[str, dict[str, list[dataset.Case]]] = {}
+    if "realtimeqa" in args.sets:
+        sets["realtimeqa"] = realtimeqa_cases(args.limit)
+    if "seed" in args.sets:
+        sets["seed"] = {"seed": seed_cases()}
+    for corpora in sets.values():
+        for corpus in corpora:
+            prepare(corpus, embeddings)
+
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for system in args.systems:
+        results[system] = run_system(system, sets, embeddings, similarity)
+        payload = {
+            "sets": {name: sum(len(c) for c in corpora.values()) for name, corpora in sets.items()},
+            "totals": {s: {n: totals(rows) for n, rows in by_set.items()} for s, by_set in results.items()},
+            "rows": results,
+        }
+        path = write_json("qa", payload)
+        if args.json_out:
+            args.json_out.write_text(path.read_text())
+        print(render(results), flush=True)
+    return 0
