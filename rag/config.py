@@ -74,6 +74,11 @@ class Settings(BaseSettings):
         description="An answer sentence is unsupported if the passage sentence it cites is less similar than this to "
         "the question (MiniLM; catches instructions from articles that a model obeyed; benchmarks/relevance.py).",
     )
+    answer_style: Literal["evidence", "free"] = Field(
+        "free",
+        description="How the model answers: evidence (copies the passage sentence that answers, or says none does, "
+        "then answers from it) or free (answers with citations). Not for extractive answers.",
+    )
     support: Literal["lexical", "judge"] = Field(
         "lexical",
         description="How answer sentences are checked: lexical (shared words, names, numbers) or judge (those rules, "

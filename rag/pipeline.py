@@ -111,6 +111,7 @@ class Pipeline:
                     judge=backend.judge(),
                     relevance=similarity_to(self.embeddings),
                     min_answer_relevance=s.min_answer_relevance,
+                    style=backend.answer_style,
                 )
             return self._answerer
 

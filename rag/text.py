@@ -115,13 +115,25 @@ def content_words(text: str) -> set[str]:
     return words
 
 
-def numbers(text: str) -> set[str]:
-    """Numbers as written, so that 10, 10% and 10th differ.
+_NUMBER_WORDS = {
+    w: str(n)
+    for n, w in enumerate(
+        "zero _ two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen twenty".split()
+    )
+    if w != "_"  # "one" is left out: "one of the ..." is rarely a count
+} | {w: str(10 * n) for n, w in enumerate("_ _ _ thirty forty fifty sixty seventy eighty ninety".split()) if w != "_"}
+_NUMBER_WORD = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
 
-    >>> sorted(numbers("On the 10th, shares rose 1,200 points or 10%."))
-    ['10%', '10th', '1200']
+
+def numbers(text: str) -> set[str]:
+    """Numbers as written, so that 10, 10% and 10th differ; small numbers written as words count as digits.
+
+    >>> sorted(numbers("On the 10th, shares rose 1,200 points or 10% in seven hours."))
+    ['10%', '10th', '1200', '7']
     """
-    return {n.replace(",", "") for n in _NUMBER.findall(text)}
+    found = {n.replace(",", "") for n in _NUMBER.findall(text)}
+    return found | {_NUMBER_WORDS[w.lower()] for w in _NUMBER_WORD.findall(text)}
 
 
 def names(text: str) -> set[str]:

@@ -20,6 +20,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
 from rag.answering.citations import Citation, Sentence, Verified, split_sentences, verify
+from rag.answering.evidence import answer_start, parse, quoted_from
 from rag.answering.fallback import Fallback, ModelFailed
 from rag.answering.judge import Judge, Verdict
 from rag.answering.prompts import CONDENSE, PROMPT, format_history, format_passages
@@ -125,6 +126,7 @@ class Answerer:
     # (question, texts) -> similarity of each text to the question; with min_answer_relevance, see _off_topic
     relevance: Callable[[str, list[str]], list[float]] | None = None
     min_answer_relevance: float = -1.0
+    style: str = "free"  # "evidence": the model quotes, then answers (rag.answering.evidence)
 
     def chain(self) -> Runnable[dict[str, Any], Any]:
         """The whole pipeline as one LCEL runnable: {"question", "history", "k"} -> tokens..., then an Answer."""
@@ -193,28 +195,47 @@ class Answerer:
         text, note, first = "", state["note"], None
         generation_started = time.perf_counter()
         failed = False
+        shown_from = None if self.style == "evidence" else 0  # where the answer starts in `text`, once known
         for item in self._tokens(prompt):
             if isinstance(item, ModelFailed):
-                note, text, failed = f"{note}; {item.note}" if note else item.note, "", True
+                note, text, failed, shown_from = f"{note}; {item.note}" if note else item.note, "", True, 0
                 continue
-            if not failed:
-                first = first or time.perf_counter()
             text += item
-            yield item
+            if shown_from is None:  # the quotes are not streamed; the answer after them is
+                shown_from = answer_start(text)
+                item = text[shown_from:] if shown_from is not None else ""
+            if item:
+                if not failed:
+                    first = first or time.perf_counter()
+                yield item
         timings["generate_s"] = time.perf_counter() - generation_started
         if first:
             timings["first_token_s"] = first - state["started"]
-        if not text.strip():
+        reply = parse(text) if self.style == "evidence" and not failed else None
+        if reply is not None and reply.none:
+            yield self._refusal(state, text, note=note or "the model found no passage that answers the question")
+            return
+        if reply is not None:  # a "quote" that is not one is read as part of a free answer, and checked as such
+            sources = [h.text for h in passages]
+            copied = [(n, q) for n, q in reply.evidence if quoted_from(q, sources)]
+            if not copied and not reply.answer:
+                reply.answer = " ".join(q + (f" [{n}]" if n else "") for n, q in reply.evidence)
+            reply.evidence = copied
+        answer = reply.shown() if reply is not None else text
+        if not answer.strip():
             yield self._refusal(state, text, note=note or "the model returned an empty answer")
             return
         verified_at = time.perf_counter()
-        verified, verdicts, judge_note = self._check(text, passages, state["asked"], quoted=failed)
+        verified, verdicts, judge_note = self._check(answer, passages, state["asked"], quoted=failed)
         self._off_topic(verified, state["asked"])
         note = f"{note}; {judge_note}" if note and judge_note else note or judge_note
         timings["verify_s"] = time.perf_counter() - verified_at
         timings["total_s"] = time.perf_counter() - state["started"]
         trace = self._trace(state, verified.sentences, verdicts)
-        if (reason := refusal_reason(text, verified.sentences)) is not None:
+        if reply is not None:
+            trace["evidence"] = [{"passage": n, "quote": q} for n, q in reply.evidence]
+            trace["reply"] = text
+        if (reason := refusal_reason(answer, verified.sentences)) is not None:
             yield self._refusal(state, text, note=note or reason, trace=trace)
             return
         yield Answer(
@@ -323,11 +344,11 @@ def _padded(verdicts: Sequence[Verdict] | None, n: int) -> list[Verdict | None]:
     return list(verdicts) if verdicts is not None else [None] * n
 
 
-def llm_generation(llm: Runnable[Any, BaseMessage]) -> Runnable[dict[str, Any], str]:
+def llm_generation(llm: Runnable[Any, BaseMessage], prompt: Any = PROMPT) -> Runnable[dict[str, Any], str]:
     """prompt -> chat model -> text, streaming token by token."""
     from langchain_core.output_parsers import StrOutputParser
 
-    return PROMPT | llm | StrOutputParser()
+    return prompt | llm | StrOutputParser()
 
 
 def llm_condenser(llm: Runnable[Any, BaseMessage]) -> Runnable[dict[str, Any], str]:

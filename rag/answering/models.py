@@ -90,8 +90,16 @@ class Backend:
         from langchain_core.runnables import RunnableLambda
 
         from rag.answering.answer import llm_generation
+        from rag.answering.prompts import EVIDENCE_PROMPT, PROMPT
 
-        return llm_generation(self.chat_model()) if self.uses_model else RunnableLambda(self.extractive)
+        if not self.uses_model:
+            return RunnableLambda(self.extractive)
+        return llm_generation(self.chat_model(), EVIDENCE_PROMPT if self.answer_style == "evidence" else PROMPT)
+
+    @property
+    def answer_style(self) -> str:
+        """How the model is asked to answer (rag.answering.evidence); extractive answers are quotes already."""
+        return self.settings.answer_style if self.uses_model else "free"
 
     def condenser(self) -> Runnable[dict[str, Any], str] | None:
         """Rewrites a follow-up as a standalone question; None without a model."""

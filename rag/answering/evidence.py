@@ -1,0 +1,158 @@
+"""Evidence first: the model copies the passage sentence that answers the question (or says none does), then
+answers from it. Reading what it wrote, and streaming only the answer.
+
+A small model chooses well and composes badly: asked to quote first, it commits to one passage before it
+writes, says "none" when no passage answers (a refusal that needs no threshold), and a bare reply ("1755",
+"Yes") gets a sentence to check: the quote it chose. The quote itself is not trusted: the answer is checked
+against the passages as any answer is (rag.answering.citations.verify), and a short answer is shown joined to
+its quote so that the check covers both ("Tigger: The bouncy tiger jumped into the public domain [1].").
+A "Yes" or "No" is not checked beyond its quote: the polarity is the model's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+_EVIDENCE = re.compile(r"^\W*evidence\W*:?\s*(?P<rest>.*)$", re.IGNORECASE)
+_ANSWER = re.compile(r"^\W*answer\W*:?\s*(?P<rest>.*)$", re.IGNORECASE)
+_NONE = re.compile(r"^\W*(none|no (?:passage|evidence|sentence)|n/?a)\b", re.IGNORECASE)
+_MARKER = re.compile(r"\[(\d+)\]")
+QUOTES = "\"' \u201c\u201d\u2018\u2019"  # straight and curly quotation marks
+_YES_NO = re.compile(r"^(yes|no)\b", re.IGNORECASE)
+SHORT = 4  # an answer of at most this many words is shown joined to its quote
+_STRAIGHT = str.maketrans("\u201c\u201d\u2018\u2019", "\"\"''")
+
+
+@dataclass
+class Reply:
+    """What an evidence-first reply says: the quotes it chose ((passage number or None, text)), its answer,
+    and whether it said that no passage answers."""
+
+    evidence: list[tuple[int | None, str]] = field(default_factory=list)
+    answer: str = ""
+    none: bool = False
+
+    def shown(self) -> str:
+        """The answer as shown and checked: a short answer joined to its first quote, else the answer as written.
+
+        >>> Reply([(1, "The bouncy tiger Tigger entered the public domain.")], "Tigger.").shown()
+        'Tigger: The bouncy tiger Tigger entered the public domain. [1]'
+        >>> Reply([(2, "It was reported that the talks might be extended.")], "Yes, they were expected to.").shown()
+        'Yes: It was reported that the talks might be extended. [2]'
+        >>> Reply([(2, "Talks lasted two days.")], "The first round of talks lasted two days [2].").shown()
+        'The first round of talks lasted two days [2].'
+        """
+        answer = self.answer.strip()
+        bare = _MARKER.sub("", answer).strip().rstrip(".!")
+        quotes = [(n, q) for n, q in self.evidence if q]
+        if quotes and not bare:  # no answer line: the quote is the answer
+            n, quote = quotes[0]
+            return quote + (f" [{n}]" if n is not None else "")
+        yes_no = _YES_NO.match(bare)
+        if quotes and (len(bare.split()) <= SHORT or yes_no):
+            n, quote = quotes[0]
+            quote = _closest_sentence(quote, bare)
+            if yes_no:  # "Yes, it was expected to be extended": the quote is what can be checked
+                bare = yes_no[1].capitalize()
+            if n is None:
+                found = _MARKER.findall(answer)
+                n = int(found[0]) if found else None
+            return f"{bare}: {quote}" + (f" [{n}]" if n is not None else "")
+        return answer
+
+
+def _plain(text: str) -> str:
+    """Text reduced for comparing a quote with its source: lower case, straight quotes, no section numbers, no
+    punctuation or space differences."""
+    text = re.sub(r"\[[IVXLC]+\]|\(\d+\)", " ", text.translate(_STRAIGHT))
+    return " ".join(re.sub(r"[^\w%$]+", " ", text.lower()).split())
+
+
+def quoted_from(quote: str, passages: Sequence[str], share: float = 0.8) -> bool:
+    """Whether `quote` is copied from one of the passages: at least `share` of its words appear there in the same
+    order (case, punctuation and spacing aside; a small model drops or adds a word like "The" or "U.S."), and
+    every number and name it states is in that passage. A paraphrase is not a quote.
+
+    >>> passage = 'U.S. Commerce Secretary Rutnick joined the talks. The phrase "take it slow" stands out.'
+    >>> quoted_from("The Commerce Secretary Rutnick joined the talks [IV]", [passage])
+    True
+    >>> quoted_from("Commerce Secretary Lutnick joined the talks.", [passage])
+    False
+    >>> quoted_from("The commentary says the talks were joined by Rutnick.", [passage])
+    False
+    """
+    from difflib import SequenceMatcher
+
+    from rag.text import content_words, names, numbers
+
+    words = _plain(quote).split()
+    if not words:
+        return False
+    quote = re.sub(r"\[[IVXLC]+\]", "", quote)  # a copied section number is not a name
+    for passage in passages:
+        source = _plain(passage).split()
+        matcher = SequenceMatcher(None, words, source, autojunk=False)
+        same = sum(block.size for block in matcher.get_matching_blocks())
+        if (
+            same >= share * len(words)
+            and numbers(quote) <= numbers(passage)
+            and names(quote) <= content_words(passage)
+        ):
+            return True
+    return False
+
+
+def _closest_sentence(quote: str, answer: str) -> str:
+    """The sentence of a (possibly long) quote that shares the most words with a short answer."""
+    from rag.text import content_words, sentence_spans
+
+    wanted = content_words(answer)
+    sentences = [quote[a:b] for a, b in sentence_spans(quote)] or [quote]
+    return max(sentences, key=lambda s: len(content_words(s) & wanted))
+
+
+def parse(text: str) -> Reply:
+    """Read an evidence-first reply. Lines after "Answer:" belong to the answer; a reply with neither label is
+    taken as the answer (a model that ignored the form).
+
+    >>> parse('Evidence: "Talks resumed at 8 PM." [2]\\nAnswer: At 8 PM [2].')
+    Reply(evidence=[(2, 'Talks resumed at 8 PM.')], answer='At 8 PM [2].', none=False)
+    >>> parse("Evidence: none").none, parse("Evidence: None of the passages say.\\nAnswer: I don't know.").none
+    (True, True)
+    """
+    reply = Reply()
+    answer: list[str] | None = None
+    text = re.sub(r"[ \t]+(answer\s*:)", r"\n\1", text, flags=re.IGNORECASE)  # both on one line
+    for line in text.splitlines():
+        if answer is not None:
+            answer.append(line)
+        elif m := _ANSWER.match(line):
+            answer = [m["rest"]]
+        elif m := _EVIDENCE.match(line):
+            rest = m["rest"].strip()
+            if _NONE.match(rest):
+                reply.none = True
+                continue
+            numbers = [int(n) for n in _MARKER.findall(rest)]
+            quote = _MARKER.sub("", rest).strip().strip(QUOTES).strip()
+            if quote:
+                reply.evidence.append((numbers[0] if numbers else None, quote))
+    if answer is None and not reply.evidence and not reply.none:
+        return Reply(answer=text.strip())
+    reply.answer = " ".join(" ".join(answer or []).split())
+    return reply
+
+
+def answer_start(text: str) -> int | None:
+    """Where the answer starts in a reply being streamed: after its "Answer:" label, once a character of the
+    answer has come (None before). The quotes before it are not streamed; the checked answer replaces the
+    stream anyway.
+
+    >>> text = "Evidence: x [1]\\nAnswer: Two days [1]."
+    >>> text[answer_start(text):], answer_start("Evidence: x [1]\\nAnswer:")
+    ('Two days [1].', None)
+    """
+    m = re.search(r"(?im)^\W*answer\W*:\s?", text)
+    return m.end() if m and m.end() < len(text) else None
