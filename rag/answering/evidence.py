@@ -95,11 +95,7 @@ def quoted_from(quote: str, passages: Sequence[str], share: float = 0.8) -> bool
         source = _plain(passage).split()
         matcher = SequenceMatcher(None, words, source, autojunk=False)
         same = sum(block.size for block in matcher.get_matching_blocks())
-        if (
-            same >= share * len(words)
-            and numbers(quote) <= numbers(passage)
-            and names(quote) <= content_words(passage)
-        ):
+        if same >= share * len(words) and numbers(quote) <= numbers(passage) and names(quote) <= content_words(passage):
             return True
     return False
 
