@@ -120,6 +120,8 @@ def show_answer(pipeline: Pipeline, answer: Answer) -> None:
         for s in answer.sentences:
             why = f"not supported by the sources{': ' + s.reason if s.reason else ''}"
             show_claim(s.text, s.citations, s.supported, why, flag=s.flag)
+        if answer.confidence != "supported":
+            st.caption("Partly supported: check the sentences marked in orange against their sources.")
         show_citations(pipeline, answer.citations)
     if answer.condensed_question != answer.question:
         with st.expander("Searched for", expanded=False):

@@ -282,7 +282,7 @@ def render(answer: Answer) -> str:
         lines.append(f"(searched for: {answer.condensed_question})")
     if answer.note:
         lines.append(f"note: {answer.note}")
-    lines.append(f"({answer.model}, {answer.timings.get('total_s', 0):.1f} s)")
+    lines.append(f"({answer.confidence}; {answer.model}, {answer.timings.get('total_s', 0):.1f} s)")
     return "\n".join(lines)
 
 

@@ -85,6 +85,7 @@ def test_a_cited_answer_is_verified_and_quotes_the_exact_source_text(pipeline: P
     assert documents.load(Path(citation.source)).text[citation.start : citation.end] == citation.quote
     assert "congressional hearing" in citation.quote and len(citation.quote) < 200  # the sentence, not the chunk
     assert answer.answer.endswith("[1]")
+    assert answer.to_json()["confidence"] == "supported"
 
 
 def test_bad_citations_are_dropped_and_uncited_support_is_attached(pipeline: Pipeline) -> None:
@@ -108,6 +109,7 @@ def test_an_invented_figure_is_marked_unsupported(pipeline: Pipeline) -> None:
     answer = answerer(pipeline, scripted(reply)).ask(question)
     assert [s.supported for s in answer.sentences] == [True, False]
     assert not answer.refused
+    assert answer.confidence == answer.to_json()["confidence"] == "partly supported"
 
 
 @pytest.mark.parametrize(
@@ -126,7 +128,7 @@ def test_refusal_lists_the_closest_passages(pipeline: Pipeline, reply: str) -> N
     answer = answerer(pipeline, scripted(reply)).ask("What tariff rate did the two countries agree on in London?")
     assert answer.refused and answer.answer == REFUSAL
     assert answer.passages and not answer.citations
-    assert answer.to_json()["refused"] is True
+    assert answer.to_json()["refused"] is True and answer.to_json()["confidence"] == "refused"
 
 
 def test_unrelated_question_is_refused_without_asking_the_model(pipeline: Pipeline) -> None:

@@ -56,8 +56,17 @@ class Answer:
     note: str = ""
     trace: dict[str, Any] = field(default_factory=dict)  # how it was found and checked (see Answerer._trace)
 
+    @property
+    def confidence(self) -> str:
+        """"supported" (every sentence shown passed the check), "partly supported" or "refused": from the support
+        check's verdicts on the sentences, never from what the model says of itself."""
+        if self.refused:
+            return "refused"
+        return "supported" if all(s.supported for s in self.sentences) else "partly supported"
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        data["confidence"] = self.confidence
         data["sentences"] = [
             {"text": s.text, "citations": s.citations, "supported": s.supported, "flag": s.flag} for s in self.sentences
         ]
