@@ -58,7 +58,7 @@ class Answer:
 
     @property
     def confidence(self) -> str:
-        """"supported" (every sentence shown passed the check), "partly supported" or "refused": from the support
+        """ "supported" (every sentence shown passed the check), "partly supported" or "refused": from the support
         check's verdicts on the sentences, never from what the model says of itself."""
         if self.refused:
             return "refused"
