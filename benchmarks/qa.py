@@ -272,6 +272,31 @@ def run_system(
     return out
 
 
+def regrade(run: Path, out: Path | None) -> int:
+    """Grade the answers kept in an earlier run again (after a change to the grader), without asking anything."""
+    import json
+
+    from rag.answering.answer import similarity_to
+    from rag.config import Settings
+    from rag.index.embeddings import configured_embeddings
+
+    similarity = similarity_to(configured_embeddings(Settings()))
+    cases = {c.id: c for corpora in realtimeqa_cases(None).values() for c in corpora} | {c.id: c for c in seed_cases()}
+    results = json.loads(run.read_text())["rows"]
+    for by_set in results.values():
+        for rows in by_set.values():
+            for row in rows:
+                answer = {"answer": row["answer"], "refused": row["refused"], "citations": []}
+                graded = grade(cases[row["id"]], answer, similarity)
+                row.update(right=graded["right"], choice=graded["choice"])
+    payload = {"regraded": str(run), "totals": {s: {n: totals(r) for n, r in b.items()} for s, b in results.items()}}
+    path = write_json("qa-regraded", {**payload, "rows": results})
+    if out:
+        out.write_text(path.read_text())
+    print(render(results))
+    return 0
+
+
 def render(results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
     lines = []
     for name in SETS:
@@ -302,7 +327,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS))
     parser.add_argument("--limit", type=int, help="at most N RealTime QA questions per week")
     parser.add_argument("--json", dest="json_out", type=Path, help="also write the results here")
+    parser.add_argument("--regrade", type=Path, metavar="RUN", help="grade the answers of an earlier run's JSON again")
     args = parser.parse_args(argv)
+    if args.regrade:
+        return regrade(args.regrade, args.json_out)
 
     from rag.answering.answer import similarity_to
     from rag.config import Settings

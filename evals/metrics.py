@@ -56,20 +56,26 @@ Similarity = Callable[[str, list[str]], list[float]]  # (text, others) -> cosine
 _YES_NO = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
 
 
-def choice_scores(text: str, choices: Sequence[str], similarity: Similarity | None = None) -> list[float]:
-    """How clearly `text` states each choice: the share of the choice's content words (stemmed) that `text`
-    holds, plus, with `similarity`, the choice's cosine similarity to the closest sentence of `text` (by
-    meaning: "the country's grid collapsed" is closer to "power outages" than to "floods"). A yes/no choice
-    counts only as the text's first word, since "no" is a stop word and either may appear in passing.
+def choice_scores(
+    text: str, choices: Sequence[str], similarity: Similarity | None = None, question: str = ""
+) -> list[float]:
+    """How clearly `text` states each choice: the share of the choice's own content words (stemmed; numbers as
+    digits) that `text` holds, plus, with `similarity`, the choice's cosine similarity to the closest sentence
+    of `text` (by meaning: "the country's grid collapsed" is closer to "power outages" than to "floods"). A
+    choice's own words leave out those of the question and those every choice shares ("Luke Humphries" for
+    "Who beat Luke Littler?" is stated by "Humphries", not by "Luke"). A yes/no choice counts only as the
+    text's first word, since "no" is a stop word and either may appear in passing.
 
     >>> choice_scores("Greece became the first Orthodox country to legalise it [1].", ["Romania", "Greece"])
     [0.0, 1.0]
     >>> choice_scores("No, he is not [2].", ["Yes", "No", "It's uncertain"])
     [0.0, 1.0, 0.0]
     """
-    from rag.text import content_words, sentence_spans
+    from rag.text import content_words, numbers, sentence_spans
 
-    said = content_words(text)
+    said, stated_numbers = content_words(text), numbers(text)
+    common = set.intersection(*(content_words(c) for c in choices)) if len(choices) > 1 else set()
+    asked = content_words(question) | common
     first = _YES_NO.match(text)
     sentences = [text[s:e] for s, e in sentence_spans(text)] or [text]
     scores = []
@@ -77,26 +83,37 @@ def choice_scores(text: str, choices: Sequence[str], similarity: Similarity | No
         if choice.strip().lower() in ("yes", "no"):
             scores.append(1.0 if first and first.group(1).lower() == choice.strip().lower() else 0.0)
             continue
-        wanted = content_words(choice)
-        words = len(wanted & said) / len(wanted) if wanted else 0.0
+        wanted = (content_words(choice) | numbers(choice)) - asked or content_words(choice) | numbers(choice)
+        words = len(wanted & (said | stated_numbers)) / len(wanted) if wanted else 0.0
         meaning = max(similarity(choice, sentences)) if similarity is not None else 0.0
         scores.append(words + meaning)
     return scores
 
 
-def matched_choice(text: str, choices: Sequence[str], similarity: Similarity | None = None) -> int | None:
-    """The index of the choice `text` states most clearly (see choice_scores), or None when two tie.
+STATED_WORDS = 0.5  # a choice is stated by half of its words ...
+STATED_MEANING = 0.5  # ... or by a sentence this close in meaning (MiniLM cosine)
+
+
+def matched_choice(
+    text: str, choices: Sequence[str], similarity: Similarity | None = None, question: str = ""
+) -> int | None:
+    """The index of the choice `text` states most clearly (see choice_scores), or None when two tie or when the
+    best one is not stated at all: by at least half of its words, or by a sentence close to it in meaning
+    (cosine >= 0.5). Without that floor, an answer about something else still "matched" whichever choice it
+    happened to be least far from (checked by reading 50 verdicts: docs/benchmarks.md).
 
     >>> matched_choice("Members of the Central Park Five sued Trump [1].", ["Central Park Five", "Chicago Seven"])
     0
     >>> matched_choice("The articles don't say.", ["Bees", "Moss"]) is None
     True
     """
-    scores = choice_scores(text, choices, similarity)
+    scores = choice_scores(text, choices, similarity, question)
     best = max(range(len(scores)), key=scores.__getitem__) if scores else None
     if best is None or sum(abs(s - scores[best]) < 1e-9 for s in scores) > 1:
         return None
-    return best
+    words = choice_scores(text, choices, None, question)[best]
+    meaning = scores[best] - words
+    return best if words >= STATED_WORDS or meaning >= STATED_MEANING else None
 
 
 def score(
@@ -104,7 +121,7 @@ def score(
 ) -> Score:
     """Score one answer. A refusal finds no facts and states no choice; citations of a refusal do not count."""
     text = "" if answer["refused"] else answer["answer"]
-    choice = matched_choice(text, case.choices, similarity) if case.choices and text else None
+    choice = matched_choice(text, case.choices, similarity, case.question) if case.choices and text else None
     cited = [] if answer["refused"] else list(dict.fromkeys(c["source"] for c in answer["citations"]))
     expected = set(case.sources)
     return Score(

@@ -177,3 +177,11 @@ def test_the_realtimeqa_dev_set_has_labels_only() -> None:
     assert len(rows) >= 150 and all(set(r) == {"id", "answerable"} for r in rows)
     assert len({r["id"][:8] for r in rows}) >= 10
     assert 0.25 <= sum(not r["answerable"] for r in rows) / len(rows) <= 0.4
+
+
+def test_words_of_the_question_or_of_every_choice_do_not_state_a_choice() -> None:
+    case = Case("d1", "Who beat Luke Littler?", choices=["Luke Humphries", "Rob Cross"], answer=0)
+    assert metrics.score(case, answer("Luke Littler reached the final [1].", [NEWS])).choice is None
+    assert metrics.score(case, answer("Humphries beat him [1].", [NEWS])).choice == 0
+    royals = Case("d2", "Who stands in?", choices=["Prince William", "Prince Harry"], answer=0)
+    assert metrics.score(royals, answer("A prince will stand in [1].", [NEWS])).choice is None
