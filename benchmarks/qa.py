@@ -5,6 +5,7 @@ Sets: the RealTime QA 2024 dev set (evals/realtimeqa.yaml, weekly setting: each 
 (evals/seed.yaml over corpus/). Systems, each on the same corpora, questions and machine:
 
 - `cited-1.5b`, `cited-0.5b`, `cited-extractive`: cited as shipped (Pipeline.ask) with that backend;
+  `cited-evidence-1.5b` / `-0.5b` (not in the default run): with evidence-first answers;
 - `langchain-1.5b`: a plain LangChain tutorial chain with the bundled 1.5B: the same files, split by
   RecursiveCharacterTextSplitter (1,000 / 200 characters) into Chroma with MiniLM, top-4 similarity search,
   the classic "use the following pieces of retrieved context ... if you don't know, say that you don't know"
@@ -38,6 +39,7 @@ from benchmarks.common import ROOT, median, p95, table, write_json
 from evals import dataset, metrics
 
 SYSTEMS = ("cited-extractive", "closed-1.5b", "cited-1.5b", "langchain-1.5b", "cited-0.5b")
+EXTRA = ("cited-evidence-1.5b", "cited-evidence-0.5b")  # evidence-first answers (RAG_ANSWER_STYLE=evidence)
 SETS = ("realtimeqa", "seed")
 BENCH = ROOT / "data" / "bench" / "realtimeqa"
 MODELS = {"1.5b": "qwen2.5-coder-1.5b", "0.5b": "qwen2.5-coder-0.5b"}
@@ -107,11 +109,13 @@ Answerer = Callable[[str, dataset.Case], dict[str, Any]]
 
 
 @contextmanager
-def cited(backend: str, embeddings: Any, chat_model: Any) -> Iterator[Answerer]:
+def cited(backend: str, embeddings: Any, chat_model: Any, style: str = "free") -> Iterator[Answerer]:
     from rag.pipeline import Pipeline
 
     pipelines: dict[str, Pipeline] = {}
-    overrides = {"llm": "extractive"} if backend == "extractive" else {"llm": "bundled", "bundled_model": backend}
+    overrides: dict[str, Any] = {"llm": "extractive"}
+    if backend != "extractive":
+        overrides = {"llm": "bundled", "bundled_model": backend, "answer_style": style}
 
     def answer(corpus: str, case: dataset.Case) -> dict[str, Any]:
         if corpus not in pipelines:
@@ -243,14 +247,15 @@ def run_system(
     """{set: graded rows} for one system."""
     from rag.answering.models import Backend
 
-    kind, _, size = system.partition("-")
+    kind, *modifiers, size = system.split("-")
     backend = None
     chat_model = None
     if size in MODELS:
         backend = Backend(corpus_settings("seed", llm="bundled", bundled_model=MODELS[size]), embeddings)
         chat_model = backend.chat_model()
     if kind == "cited":
-        runner = cited(MODELS.get(size, "extractive"), embeddings, chat_model)
+        style = "evidence" if "evidence" in modifiers else "free"
+        runner = cited(MODELS.get(size, "extractive"), embeddings, chat_model, style)
     elif kind == "langchain":
         runner = tutorial(embeddings, chat_model)
     else:
@@ -323,7 +328,7 @@ def render(results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks qa", description=__doc__)
-    parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
+    parser.add_argument("--systems", nargs="+", choices=SYSTEMS + EXTRA, default=list(SYSTEMS))
     parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS))
     parser.add_argument("--limit", type=int, help="at most N RealTime QA questions per week")
     parser.add_argument("--json", dest="json_out", type=Path, help="also write the results here")
@@ -355,7 +360,7 @@ def main(argv: list[str]) -> int:
             "totals": {s: {n: totals(rows) for n, rows in by_set.items()} for s, by_set in results.items()},
             "rows": results,
         }
-        path = write_json("qa", payload)
+        path = write_json("qa" if args.systems == list(SYSTEMS) else "qa-" + "+".join(args.systems), payload)
         if args.json_out:
             args.json_out.write_text(path.read_text())
         print(render(results), flush=True)
