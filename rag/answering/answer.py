@@ -58,8 +58,8 @@ class Answer:
 
     @property
     def confidence(self) -> str:
-        """ "supported" (every sentence shown passed the check), "partly supported" or "refused": from the support
-        check's verdicts on the sentences, never from what the model says of itself."""
+        """How the answer held up: supported (every sentence shown passed the check), partly supported, or
+        refused; from the support check's verdicts on the sentences, never from what the model says of itself."""
         if self.refused:
             return "refused"
         return "supported" if all(s.supported for s in self.sentences) else "partly supported"
