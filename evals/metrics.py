@@ -71,6 +71,13 @@ def choice_scores(
     >>> choice_scores("No, he is not [2].", ["Yes", "No", "It's uncertain"])
     [0.0, 1.0, 0.0]
     """
+    return [words + meaning for words, meaning in _choice_parts(text, choices, similarity, question)]
+
+
+def _choice_parts(
+    text: str, choices: Sequence[str], similarity: Similarity | None, question: str
+) -> list[tuple[float, float]]:
+    """(words, meaning) for each choice, as choice_scores describes them."""
     from rag.text import content_words, numbers, sentence_spans
 
     said, stated_numbers = content_words(text), numbers(text)
@@ -78,16 +85,16 @@ def choice_scores(
     asked = content_words(question) | common
     first = _YES_NO.match(text)
     sentences = [text[s:e] for s, e in sentence_spans(text)] or [text]
-    scores = []
+    parts = []
     for choice in choices:
         if choice.strip().lower() in ("yes", "no"):
-            scores.append(1.0 if first and first.group(1).lower() == choice.strip().lower() else 0.0)
+            parts.append((1.0 if first and first.group(1).lower() == choice.strip().lower() else 0.0, 0.0))
             continue
         wanted = (content_words(choice) | numbers(choice)) - asked or content_words(choice) | numbers(choice)
         words = len(wanted & (said | stated_numbers)) / len(wanted) if wanted else 0.0
         meaning = max(similarity(choice, sentences)) if similarity is not None else 0.0
-        scores.append(words + meaning)
-    return scores
+        parts.append((words, meaning))
+    return parts
 
 
 STATED_WORDS = 0.5  # a choice is stated by half of its words ...
@@ -107,12 +114,12 @@ def matched_choice(
     >>> matched_choice("The articles don't say.", ["Bees", "Moss"]) is None
     True
     """
-    scores = choice_scores(text, choices, similarity, question)
+    parts = _choice_parts(text, choices, similarity, question)
+    scores = [words + meaning for words, meaning in parts]
     best = max(range(len(scores)), key=scores.__getitem__) if scores else None
     if best is None or sum(abs(s - scores[best]) < 1e-9 for s in scores) > 1:
         return None
-    words = choice_scores(text, choices, None, question)[best]
-    meaning = scores[best] - words
+    words, meaning = parts[best]
     return best if words >= STATED_WORDS or meaning >= STATED_MEANING else None
 
 
