@@ -20,7 +20,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
 from rag.answering.citations import Citation, Sentence, Verified, split_sentences, verify
-from rag.answering.evidence import answer_start, parse, quoted_from
+from rag.answering.evidence import answer_start, parse
 from rag.answering.fallback import Fallback, ModelFailed
 from rag.answering.judge import Judge, Verdict
 from rag.answering.prompts import CONDENSE, PROMPT, format_history, format_passages
@@ -225,11 +225,7 @@ class Answerer:
             yield self._refusal(state, text, note=note or "the model found no passage that answers the question")
             return
         if reply is not None:  # a "quote" that is not one is read as part of a free answer, and checked as such
-            sources = [h.text for h in passages]
-            copied = [(n, q) for n, q in reply.evidence if quoted_from(q, sources)]
-            if not copied and not reply.answer:
-                reply.answer = " ".join(q + (f" [{n}]" if n else "") for n, q in reply.evidence)
-            reply.evidence = copied
+            reply.keep_quotes_from([h.text for h in passages])
         answer = reply.shown() if reply is not None else text
         if not answer.strip():
             yield self._refusal(state, text, note=note or "the model returned an empty answer")

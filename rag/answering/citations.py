@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from rag.answering.judge import Verdict
 
 _MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+SECTION_NUMBER = re.compile(r"\[[IVXLC]+\]")  # "[IV]": a section number copied from an article's headings
 _LINK = re.compile(r"\b(?:https?://|www\.)\S+|\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
 LINK_FLAG = "passes on a link or address from the articles; check who wrote it before you follow it"
 
@@ -88,7 +89,7 @@ def split_sentences(answer: str) -> list[tuple[str, list[int]]]:
     >>> split_sentences("They met in London. [II] [4]")
     [('They met in London.', [4])]
     """
-    answer = re.sub(r"\[[IVXLC]+\]", "", answer)  # section numbers copied from the articles' headings
+    answer = SECTION_NUMBER.sub("", answer)
     pieces, start = [], 0
     for match in SENTENCE_END.finditer(answer):
         pieces.append(answer[start : match.end()])

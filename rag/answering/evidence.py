@@ -17,6 +17,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from rag.answering.citations import SECTION_NUMBER
+
 _EVIDENCE = re.compile(r"^\W*evidence\W*:?\s*(?P<rest>.*)$", re.IGNORECASE)
 _ANSWER = re.compile(r"^\W*answer\W*:?\s*(?P<rest>.*)$", re.IGNORECASE)
 _NONE = re.compile(r"^\W*(none|no (?:passage|evidence|sentence)|n/?a)\b", re.IGNORECASE)
@@ -64,11 +66,19 @@ class Reply:
             return f"{bare}: {quote}" + (f" [{n}]" if n is not None else "")
         return answer
 
+    def keep_quotes_from(self, passages: Sequence[str]) -> None:
+        """Keep only the quotes copied from `passages` (see quoted_from). When none is and there is no answer
+        line, what was offered as quotes becomes the answer: read as a free answer and checked as one."""
+        copied = [(n, q) for n, q in self.evidence if quoted_from(q, passages)]
+        if not copied and not self.answer:
+            self.answer = " ".join(q + (f" [{n}]" if n else "") for n, q in self.evidence)
+        self.evidence = copied
+
 
 def _plain(text: str) -> str:
     """Text reduced for comparing a quote with its source: lower case, straight quotes, no section numbers, no
     punctuation or space differences."""
-    text = re.sub(r"\[[IVXLC]+\]|\(\d+\)", " ", text.translate(_STRAIGHT))
+    text = re.sub(r"\(\d+\)", " ", SECTION_NUMBER.sub(" ", text.translate(_STRAIGHT)))
     return " ".join(re.sub(r"[^\w%$]+", " ", text.lower()).split())
 
 
@@ -92,12 +102,12 @@ def quoted_from(quote: str, passages: Sequence[str], share: float = 0.8) -> bool
     words = _plain(quote).split()
     if not words:
         return False
-    quote = re.sub(r"\[[IVXLC]+\]", "", quote)  # a copied section number is not a name
+    quote = SECTION_NUMBER.sub("", quote)  # a copied section number is not a name
+    stated, named = numbers(quote), names(quote)
     for passage in passages:
-        source = _plain(passage).split()
-        matcher = SequenceMatcher(None, words, source, autojunk=False)
+        matcher = SequenceMatcher(None, words, _plain(passage).split(), autojunk=False)
         same = sum(block.size for block in matcher.get_matching_blocks())
-        if same >= share * len(words) and numbers(quote) <= numbers(passage) and names(quote) <= content_words(passage):
+        if same >= share * len(words) and stated <= numbers(passage) and named <= content_words(passage):
             return True
     return False
 
