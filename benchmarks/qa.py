@@ -105,11 +105,11 @@ def prepare(corpus: str, embeddings: Any) -> None:
 # --- the systems: each is (corpus, case) -> the answer as evals reads it (Answer.to_json()'s keys) ---
 
 
-Answerer = Callable[[str, dataset.Case], dict[str, Any]]
+AnswerFn = Callable[[str, dataset.Case], dict[str, Any]]
 
 
 @contextmanager
-def cited(backend: str, embeddings: Any, chat_model: Any, style: str = "free") -> Iterator[Answerer]:
+def cited(backend: str, embeddings: Any, chat_model: Any, style: str = "free") -> Iterator[AnswerFn]:
     from rag.pipeline import Pipeline
 
     pipelines: dict[str, Pipeline] = {}
@@ -148,7 +148,7 @@ def _plain(text: str, started: float, citations: list[dict[str, Any]]) -> dict[s
 
 
 @contextmanager
-def tutorial(embeddings: Any, chat_model: Any) -> Iterator[Answerer]:
+def tutorial(embeddings: Any, chat_model: Any) -> Iterator[AnswerFn]:
     """The LangChain tutorial chain, one Chroma collection per corpus (built once, kept under data/bench)."""
     from langchain_chroma import Chroma
     from langchain_core.documents import Document
@@ -192,7 +192,7 @@ def tutorial(embeddings: Any, chat_model: Any) -> Iterator[Answerer]:
 
 
 @contextmanager
-def closed_book(chat_model: Any) -> Iterator[Answerer]:
+def closed_book(chat_model: Any) -> Iterator[AnswerFn]:
     def answer(corpus: str, case: dataset.Case) -> dict[str, Any]:
         started = time.perf_counter()
         date = case.as_of or "2025-06-11"  # the seed articles' week
