@@ -218,6 +218,8 @@ def grade(case: dataset.Case, answer: dict[str, Any], similarity: metrics.Simila
         "choice": score.choice,
         "seconds": float(answer.get("timings", {}).get("total_s", 0.0)),
         "answer": answer.get("answer", ""),
+        "note": answer.get("note", ""),
+        "answerable_p": answer.get("trace", {}).get("answerable"),
     }
 
 

@@ -74,6 +74,14 @@ class Settings(BaseSettings):
         description="An answer sentence is unsupported if the passage sentence it cites is less similar than this to "
         "the question (MiniLM; catches instructions from articles that a model obeyed; benchmarks/relevance.py).",
     )
+    min_answerable: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Before answering, the model is asked whether the passages answer the question; below this "
+        "P(yes) / (P(yes) + P(no)) the question is refused without an answer (0: never; the score is still in the "
+        "trace). Not for extractive answers.",
+    )
     answer_style: Literal["evidence", "free"] = Field(
         "free",
         description="How the model answers: evidence (copies the passage sentence that answers, or says none does, "

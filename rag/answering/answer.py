@@ -20,7 +20,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
 from rag.answering.citations import Citation, Sentence, Verified, split_sentences, verify
-from rag.answering.evidence import answer_start, parse
+from rag.answering.evidence import answer_start, joined_to_its_sentence, parse
 from rag.answering.fallback import Fallback, ModelFailed
 from rag.answering.judge import Judge, Verdict
 from rag.answering.prompts import CONDENSE, PROMPT, format_history, format_passages
@@ -136,6 +136,9 @@ class Answerer:
     relevance: Callable[[str, list[str]], list[float]] | None = None
     min_answer_relevance: float = -1.0
     style: str = "free"  # "evidence": the model quotes, then answers (rag.answering.evidence)
+    # (formatted passages, question) -> P(they answer it), asked before answering; below min_answerable: refused
+    answerability: Callable[[str, str], float] | None = None
+    min_answerable: float = 0.0
 
     def chain(self) -> Runnable[dict[str, Any], Any]:
         """The whole pipeline as one LCEL runnable: {"question", "history", "k"} -> tokens..., then an Answer."""
@@ -201,6 +204,9 @@ class Answerer:
             yield self._refusal(state, "", note=irrelevant)
             return
         prompt = {"question": state["asked"], "passages": format_passages(passages), "hits": passages}
+        if (unanswerable := self._unanswerable(prompt, state)) is not None:
+            yield self._refusal(state, "", note=unanswerable)
+            return
         text, note, first = "", state["note"], None
         generation_started = time.perf_counter()
         failed = False
@@ -226,7 +232,11 @@ class Answerer:
             return
         if reply is not None:  # a "quote" that is not one is read as part of a free answer, and checked as such
             reply.keep_quotes_from([h.text for h in passages])
-        answer = reply.shown() if reply is not None else text
+        if reply is not None:
+            answer = reply.shown()
+        else:  # a bare "171 [1]" gets the sentence that states it, so that there is something to check
+            plain = failed or _DONT_KNOW.search(text)
+            answer = text if plain else joined_to_its_sentence(text, [h.text for h in passages], state["asked"])
         if not answer.strip():
             yield self._refusal(state, text, note=note or "the model returned an empty answer")
             return
@@ -256,6 +266,23 @@ class Answerer:
             note=note,
             trace=trace,
         )
+
+    def _unanswerable(self, prompt: dict[str, Any], state: dict[str, Any]) -> str | None:
+        """Why to refuse because the model judged that the passages do not answer the question, or None. The
+        score goes into the trace; if the model fails here, the answer step meets the failure and falls back."""
+        if self.answerability is None:
+            return None
+        started = time.perf_counter()
+        try:
+            score = self.answerability(prompt["passages"], prompt["question"])
+        except Exception:
+            logger.warning("could not ask the model whether the passages answer the question", exc_info=True)
+            return None
+        state["timings"]["answerable_s"] = time.perf_counter() - started
+        state["answerable"] = score
+        if score < self.min_answerable:
+            return f"the model judged that the passages do not answer the question (P(yes) {score:.2f})"
+        return None
 
     def _check(
         self, text: str, passages: list[Hit], question: str, quoted: bool
@@ -308,6 +335,7 @@ class Answerer:
                 "question": state["standalone"],
                 "passages": [{"source": h.source, "start": h.start, "end": h.end} for h in state["passages"]],
             },
+            "answerable": None if "answerable" not in state else round(state["answerable"], 4),
             "support": "judge" if verdicts is not None else "lexical",
             "sentences": [
                 {

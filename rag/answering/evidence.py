@@ -112,6 +112,48 @@ def quoted_from(quote: str, passages: Sequence[str], share: float = 0.8) -> bool
     return False
 
 
+def joined_to_its_sentence(answer: str, passages: Sequence[str], question: str = "") -> str:
+    """A short free answer ("171 [1]", "Bluesky [2].", "Yes [1]") joined to the passage sentence that states it,
+    so that the support check has a sentence to check (a bare answer has none and was always refused); any
+    longer answer is returned unchanged. The sentence comes from the passages the answer cites (else, when they
+    lack it, from any passage): one holding every number of the answer and the most of its words, then the most of the
+    question's; for a bare Yes or No, the one closest in words to the question (the polarity stays the model's).
+    Unchanged when no passage sentence holds the answer: it is then refused as before.
+
+    >>> passages = ["The FAA grounded 171 Boeing 737 Max 9 jets. Shares fell.", "Bluesky gained users."]
+    >>> joined_to_its_sentence("171 [1]", passages, "How many jets were grounded?")
+    '171: The FAA grounded 171 Boeing 737 Max 9 jets. [1]'
+    >>> joined_to_its_sentence("Bluesky.", passages), joined_to_its_sentence("Threads [2]", passages)
+    ('Bluesky: Bluesky gained users. [2]', 'Threads [2]')
+    """
+    from rag.text import content_words, numbers, sentence_spans
+
+    bare = _MARKER.sub("", answer).strip().rstrip(".!").strip()
+    if not bare or len(bare.split()) > SHORT:
+        return answer
+    cited = [int(n) for n in _MARKER.findall(answer) if 1 <= int(n) <= len(passages)]
+    yes_no = _YES_NO.match(bare)
+    wanted, stated, asked = content_words(bare), numbers(bare), content_words(question)
+    best: tuple[tuple[int, int], int, str] | None = None
+    for group in (cited, range(1, len(passages) + 1)):  # a small model often cites the wrong number
+        for n in group:
+            text = passages[n - 1]
+            for a, b in sentence_spans(text):
+                words = content_words(text[a:b])
+                held = len(wanted & words) + len(stated & numbers(text[a:b]))
+                if not yes_no and (not stated <= numbers(text[a:b]) or not held):
+                    continue
+                rank = (0 if yes_no else held, len(asked & words))
+                if best is None or rank > best[0]:
+                    best = (rank, n, text[a:b])
+        if best is not None:
+            break
+    if best is None:
+        return answer
+    _, n, sentence = best
+    return f"{yes_no[1].capitalize() if yes_no else bare}: {sentence} [{n}]"
+
+
 def _closest_sentence(quote: str, answer: str) -> str:
     """The sentence of a (possibly long) quote that shares the most words with a short answer."""
     from rag.text import content_words, sentence_spans

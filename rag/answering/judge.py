@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rag.answering.citations import support
-from rag.answering.prompts import JUDGE, format_passages
+from rag.answering.prompts import ANSWERABLE, JUDGE, format_passages
 from rag.text import content_words, names, numbers
 from rag.types import Passage
 
@@ -123,7 +123,7 @@ class ModelJudge:
     """Stage 1, then a yes/no question to a chat model (an OpenAI-compatible one that returns logprobs)."""
 
     def __init__(self, chat_model: Any, threshold: float) -> None:
-        self.llm = chat_model.bind(logprobs=True, top_logprobs=TOP_LOGPROBS, max_completion_tokens=1)
+        self.llm = yes_no(chat_model)
         self.threshold = threshold
 
     def judge(self, claims: Sequence[str], passages: Sequence[Passage], question: str = "") -> list[Verdict]:
@@ -143,6 +143,27 @@ class ModelJudge:
         """P(yes) / (P(yes) + P(no)) at the judge's first token; 0.5 when it says neither."""
         message = (JUDGE | self.llm).invoke({"passages": formatted_passages, "claim": claim})
         return yes_share(message.response_metadata.get("logprobs"))
+
+
+class Answerability:
+    """The answer model asked, before it answers, whether the passages answer the question at all; read from
+    the first token's log-probabilities like the judge. Its prompt is the answer prompt up to the question, so
+    the answer that follows reuses the model server's cache and the check costs a few tokens more than the
+    answer alone. It sees only what the answer would see: a question whose answer is in an article but not in
+    the chosen passages is judged unanswerable."""
+
+    def __init__(self, chat_model: Any) -> None:
+        self.llm = yes_no(chat_model)
+
+    def __call__(self, formatted_passages: str, question: str) -> float:
+        """P(yes) / (P(yes) + P(no)) that the passages answer `question`; 0.5 when the model says neither."""
+        message = (ANSWERABLE | self.llm).invoke({"passages": formatted_passages, "question": question})
+        return yes_share(message.response_metadata.get("logprobs"))
+
+
+def yes_no(chat_model: Any) -> Any:
+    """`chat_model` set to write one token and return the log-probabilities of its likeliest alternatives."""
+    return chat_model.bind(logprobs=True, top_logprobs=TOP_LOGPROBS, max_completion_tokens=1)
 
 
 def yes_share(logprobs: dict[str, Any] | None) -> float:

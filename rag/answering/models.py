@@ -9,6 +9,7 @@ and stops on `close()`. When a model fails, the extractive backend stands in (ra
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
@@ -114,6 +115,12 @@ class Backend:
         if not self.uses_model or self.settings.support != "judge":
             return None
         return ModelJudge(self.chat_model(), self.settings.judge_threshold)
+
+    def answerability(self) -> Callable[[str, str], float] | None:
+        """(formatted passages, question) -> P(the passages answer it), asked of the model; None without one."""
+        from rag.answering.judge import Answerability
+
+        return Answerability(self.chat_model()) if self.uses_model else None
 
     def summarize(
         self, articles: dict[str, list[Passage]], title: str, topic: str, progress: Progress | None = None

@@ -94,6 +94,19 @@ JUDGE = ChatPromptTemplate.from_messages(
     ]
 )
 
+# Before answering, the model is asked whether the passages answer the question at all (rag.answering.judge.
+# Answerability). It starts exactly like PROMPT up to the question, so the answer that follows reuses its cache.
+ANSWERABLE = ChatPromptTemplate.from_messages(
+    [
+        ("system", SYSTEM),
+        (
+            "human",
+            "Passages:\n\n{passages}\n\nQuestion: {question}\n\nDo the passages answer this question? "
+            "Answer only Yes or No.",
+        ),
+    ]
+)
+
 MAP = ChatPromptTemplate.from_messages(
     [
         (
