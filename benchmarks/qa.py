@@ -19,6 +19,9 @@ does not know. Columns: accuracy on answerable questions, refusal recall on unan
 rate, citation (seed only: a right answer cites an expected file; cited sentences it shows are checked by its
 own support check, the tutorial chain's markers are taken at their word), median and p95 seconds per answer.
 
+Each row keeps the answer, cited's note and its answerability score (`trace.answerable`, the model's P(yes) that
+the passages answer the question), so failures can be read and thresholds tried without asking again.
+
 Run alone: two model jobs on 2 cores slow each other. Each system's rows are written to the JSON as it
 finishes, so a long run that is stopped keeps what it measured.
 """
