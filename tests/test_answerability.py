@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import AIMessage
 from langchain_core.prompt_values import ChatPromptValue
 from langchain_core.runnables import RunnableLambda
 
+from rag.answering.models import Backend
+from rag.config import Settings
 from rag.pipeline import Pipeline
 
 QUESTION = "How long did Tuesday's talks last?"
@@ -92,3 +95,21 @@ def test_a_bare_number_is_shown_with_the_sentence_that_states_it_and_checked_wit
     assert "five hours" in answer.citations[0].quote
     wrong = make_pipeline(chat_model=RunnableLambda(ScriptedModel(0.9, reply="12 [1]")), **SERVER)
     assert wrong.ask(QUESTION).refused  # no passage sentence states 12: nothing to check, refused as before
+
+
+def test_the_bundled_small_model_is_not_asked_since_it_cannot_judge(embeddings: Any) -> None:
+    small = Settings(_env_file=None, llm="bundled", bundled_model="qwen2.5-coder-0.5b")  # type: ignore[call-arg]
+    assert Backend(small, embeddings).answerability() is None  # it says no to answerable questions
+    assert Backend(Settings(_env_file=None, llm="extractive"), embeddings).answerability() is None  # type: ignore[call-arg]
+
+
+def test_the_real_default_model_refuses_a_nearby_question_it_cannot_answer_and_answers_one_it_can(
+    make_pipeline: Callable[..., Pipeline], default_gguf: Path
+) -> None:
+    pipeline = make_pipeline(llm="bundled", models_dir=default_gguf.parent)
+    pipeline.ingest()
+    answered = pipeline.ask("Why did the US Treasury Secretary leave London?")
+    assert not answered.refused and answered.trace["answerable"] > 0.5, answered.note
+    refused = pipeline.ask("What tariff rate did the two countries agree on in London?")  # the passages are close
+    assert refused.refused and "do not answer the question" in refused.note, refused.trace["answerable"]
+    pipeline.close()

