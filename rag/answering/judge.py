@@ -147,10 +147,11 @@ class ModelJudge:
 
 class Answerability:
     """The answer model asked, before it answers, whether the passages answer the question at all; read from
-    the first token's log-probabilities like the judge. Its prompt is the answer prompt up to the question, so
-    the answer that follows reuses the model server's cache and the check costs a few tokens more than the
-    answer alone. It sees only what the answer would see: a question whose answer is in an article but not in
-    the chosen passages is judged unanswerable."""
+    the first token's log-probabilities like the judge. Its prompt is the (free) answer prompt up to the
+    question, so the answer that follows reuses the model server's cache and the check costs a few tokens more
+    than the answer alone (evidence-first answers start otherwise and read the passages twice). It sees only
+    what the answer would see: a question whose answer is in an article but not in the chosen passages is
+    judged unanswerable."""
 
     def __init__(self, chat_model: Any) -> None:
         self.llm = yes_no(chat_model)
