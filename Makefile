@@ -12,9 +12,10 @@ export TRANSFORMERS_OFFLINE := 1
 # Where `make run` / `make chat` serve the page: make run HOST=0.0.0.0 PORT=8600
 HOST ?= 127.0.0.1
 PORT ?= 8501
+API_PORT ?= 8000
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: setup browser run chat ingest eval bench test lint fmt clean
+.PHONY: setup browser run chat serve ingest eval bench test lint fmt clean
 
 setup: $(STAMP) browser
 
@@ -46,6 +47,10 @@ chat: setup
 	@echo "cited: open http://$(HOST):$(PORT) in a browser (Ctrl-C stops it)"
 	$(BIN)/streamlit run app.py --server.headless true --server.address $(HOST) --server.port $(PORT) \
 		--browser.gatherUsageStats false
+
+# The HTTP API (docs at http://$(HOST):8000/docs) until Ctrl-C: make serve [HOST=0.0.0.0 with RAG_API_KEYS set]
+serve: setup
+	$(BIN)/python -m rag serve --host $(HOST) --port $(API_PORT)
 
 # The eval set with the default (bundled) model: slow (minutes), so not part of `make test`.
 eval: setup

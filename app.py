@@ -18,7 +18,6 @@ from __future__ import annotations
 import html
 import logging
 import os
-import re
 import time
 from typing import Any
 
@@ -33,6 +32,7 @@ from rag.errors import RagError, describe_error
 from rag.index.index import Index
 from rag.index.state import ReadOnlyError
 from rag.pipeline import Pipeline
+from rag.text import md_text
 
 logger = logging.getLogger("rag.app")
 
@@ -60,19 +60,6 @@ def get_pipeline(backend: str, base_url: str, model: str, environment: tuple[tup
     if backend == "openai":
         overrides |= {"llm_base_url": base_url or None, "llm_model": model or "local-model"}
     return Pipeline(Settings(**overrides), index=get_index(environment)[0])
-
-
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$=])")
-
-
-def md_text(text: str) -> str:
-    """`text` for a Streamlit element that renders Markdown: every Markdown character escaped (no links,
-    images, colours or emoji codes), control characters dropped.
-
-    >>> md_text("![x](http://a.b/c.png) :red[no]")
-    '\\!\\[x\\]\\(http\\://a\\.b/c\\.png\\) \\:red\\[no\\]'
-    """
-    return _MARKDOWN.sub(r"\\\1", re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "", text))
 
 
 def plain(text: str, container: Any = None, *, style: str = "", suffix: str = "") -> None:

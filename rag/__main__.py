@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
 import re
@@ -69,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     ask = commands.add_parser("ask", help="answer a question from the articles, with citations")
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true", help="print the verified result as one JSON object")
+    ask.add_argument("--source", metavar="FILE", help="answer only from this file")
     _date_options(ask)
     ask.add_argument(
         "--as-of",
@@ -87,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     summarize.add_argument("--refresh", action="store_true", help="ignore the cache and summarize again")
     summarize.add_argument("--quiet", action="store_true", help="no progress lines")
     _date_options(summarize)
+
+    serve = commands.add_parser("serve", help="serve the HTTP API until Ctrl-C (its docs at /docs)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
     return parser
 
 
@@ -97,28 +101,9 @@ def _date_options(command: argparse.ArgumentParser) -> None:
 
 def _dates(args: argparse.Namespace) -> Dates | None:
     """The --since/--until range, checked; None when neither is given."""
-    from rag.index.documents import iso_date
-    from rag.types import Dates
+    from rag.dates import date_range
 
-    checked = {}
-    for name in ("since", "until"):
-        value = getattr(args, name)
-        checked[name] = iso_date(value) if value else ""
-        if value and not checked[name]:
-            raise RagError(f"--{name} must be a date like 2024-03-04, not {value!r}")
-    if checked["since"] and checked["until"] and checked["since"] > checked["until"]:
-        raise RagError(f"--since ({checked['since']}) is after --until ({checked['until']})")
-    return Dates(**checked) or None
-
-
-def _as_of(value: str) -> dt.date | None:
-    from rag.index.documents import iso_date
-
-    if not value:
-        return None
-    if not (day := iso_date(value)):
-        raise RagError(f"--as-of must be a date like 2024-03-04, not {value!r}")
-    return dt.date.fromisoformat(day)
+    return date_range(args.since, args.until)
 
 
 @contextmanager
@@ -207,10 +192,12 @@ def _ask(args: argparse.Namespace) -> int:
 
     live = sys.stderr.isatty() and not args.json
     answer = None
+    from rag.dates import as_of_date
+
     dates = _dates(args)
-    as_of = _as_of(args.as_of)
+    as_of = as_of_date(args.as_of)
     with _pipeline() as pipeline:
-        for item in pipeline.ask_stream(args.question, dates=dates, as_of=as_of):
+        for item in pipeline.ask_stream(args.question, dates=dates, as_of=as_of, source=args.source):
             if isinstance(item, Answer):
                 answer = item
             elif live:
@@ -238,6 +225,14 @@ def _summarize(args: argparse.Namespace) -> int:
         )
     shown = json.dumps(summary.to_json(), ensure_ascii=False, indent=2) if args.json else render_summary(summary)
     print(shown if args.json else terminal_safe(shown))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from rag.api.serve import serve
+    from rag.config import Settings
+
+    serve(Settings(), args.host, args.port)
     return 0
 
 
@@ -305,6 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "search": _search,
             "ask": _ask,
             "summarize": _summarize,
+            "serve": _serve,
         }
         return commands[args.command](args)
     except ValidationError as e:

@@ -97,6 +97,14 @@ class Settings(BaseSettings):
         0.5, ge=0, le=1, description="The judge's P(yes) / (P(yes) + P(no)) from which a sentence is supported."
     )
     bundled_context: int = Field(4096, ge=512, description="Context window of the bundled model, in tokens.")
+    api_keys: SecretStr | None = Field(
+        None,
+        description="Bearer tokens the HTTP API accepts (`python -m rag serve`), separated by commas; without them "
+        "it serves loopback only.",
+    )
+    api_queue: int = Field(
+        4, ge=0, le=32, description="Requests that may wait for the model behind the one it is answering; more get 429."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "ERROR", description="Log messages from this level up go to stderr (WARNING shows swallowed errors)."
     )
@@ -121,6 +129,12 @@ class Settings(BaseSettings):
         if self.llm is not None:
             return self.llm
         return "openai" if self.llm_base_url else "bundled"
+
+    @property
+    def keys(self) -> list[str]:
+        """The API keys, split and stripped (never logged or shown)."""
+        given = self.api_keys.get_secret_value() if self.api_keys else ""
+        return [key.strip() for key in given.split(",") if key.strip()]
 
     @property
     def max_file_bytes(self) -> int:

@@ -18,7 +18,7 @@ from contextlib import suppress
 from functools import lru_cache
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from rag.errors import RagError
+from rag.errors import Conflict, NotFound, RagError, TooLarge
 from rag.index import documents
 
 
@@ -49,8 +49,10 @@ class Corpus:
         for candidate in candidates:
             if candidate in indexed:
                 return candidate
-        known = ", ".join(self.display(p) for p in sorted(indexed)) or "none"
-        raise RagError(f"{given} is not an indexed file; indexed files: {known}")
+        names = sorted(indexed)
+        known = ", ".join(self.display(p) for p in names[:10]) or "none"
+        more = f" and {len(names) - 10} more" if len(names) > 10 else ""
+        raise NotFound(f"{given} is not an indexed file; indexed files: {known}{more}")
 
     def article_text(self, rel: str) -> str:
         """The normalised text of a file: what citation spans point into. Read once per file version (the chat
@@ -103,7 +105,7 @@ def save_upload(corpus_dir: Path, name: str, data: bytes, max_bytes: int) -> Pat
     if target.suffix.lower() not in documents.SUPPORTED:
         raise RagError(f"{filename}: unsupported file type; upload one of {' '.join(documents.SUPPORTED)}")
     if len(data) > max_bytes:
-        raise RagError(
+        raise TooLarge(
             f"{filename} is too large ({len(data) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.1f} MB, "
             "RAG_MAX_FILE_MB)"
         )
@@ -152,11 +154,11 @@ def _publish(temporary: Path, target: Path) -> None:
             out.write(temporary.read_bytes())
 
 
-def _taken(target: Path, data: bytes) -> RagError:
+def _taken(target: Path, data: bytes) -> Conflict:
     try:
         same = target.read_bytes() == data
     except OSError:
         same = False
     if same:
-        return RagError(f"{target.name} is already in the corpus")
-    return RagError(f"a different {target.name} is already in the corpus; rename the file to add it")
+        return Conflict(f"{target.name} is already in the corpus")
+    return Conflict(f"a different {target.name} is already in the corpus; rename the file to add it")

@@ -12,6 +12,7 @@ import calendar
 import datetime as dt
 import re
 
+from rag.errors import RagError
 from rag.types import Dates
 
 _MONTHS = {name: n for n, name in enumerate(calendar.month_name) if name}
@@ -24,6 +25,36 @@ _PHRASE = re.compile(
     rf"\bin (?P<month>(?-i:{_MONTH}))\.?(?: (?P<month_year>\d{{4}}))?\b|\bin (?P<year>(?:19|20)\d{{2}})\b",
     re.IGNORECASE,
 )
+
+
+def date_range(since: str, until: str, prefix: str = "--") -> Dates | None:
+    """The range from `since` to `until` as given by a user (ISO dates, "" for open), checked; None when neither
+    is given. Errors name the options as `prefix` + since/until.
+
+    >>> date_range("2024-03-04", "")
+    Dates(since='2024-03-04', until='')
+    """
+    from rag.index.documents import iso_date
+
+    checked = {}
+    for name, value in (("since", since), ("until", until)):
+        checked[name] = iso_date(value) if value else ""
+        if value and not checked[name]:
+            raise RagError(f"{prefix}{name} must be a date like 2024-03-04, not {value!r}")
+    if checked["since"] and checked["until"] and checked["since"] > checked["until"]:
+        raise RagError(f"{prefix}since ({checked['since']}) is after {prefix}until ({checked['until']})")
+    return Dates(**checked) or None
+
+
+def as_of_date(value: str, name: str = "--as-of") -> dt.date | None:
+    """The reference day for relative phrases as given by a user ("" for today), checked."""
+    from rag.index.documents import iso_date
+
+    if not value:
+        return None
+    if not (day := iso_date(value)):
+        raise RagError(f"{name} must be a date like 2024-03-04, not {value!r}")
+    return dt.date.fromisoformat(day)
 
 
 def phrase_dates(question: str, as_of: dt.date) -> tuple[Dates | None, str]:

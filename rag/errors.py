@@ -7,6 +7,18 @@ class RagError(Exception):
     """A problem the user can act on; the CLI prints the message without a traceback."""
 
 
+class NotFound(RagError):
+    """What the user named does not exist (an HTTP client gets 404)."""
+
+
+class Conflict(RagError):
+    """The request clashes with what is there or running: a file of that name, an ingest (HTTP 409)."""
+
+
+class TooLarge(RagError):
+    """More than a limit allows (HTTP 413)."""
+
+
 def describe_error(error: Exception) -> str:
     """An error in one line: invalid settings as `RAG_NAME: what is wrong` (one per setting), anything else as
     its type and the first line of its message.

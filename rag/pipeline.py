@@ -185,10 +185,13 @@ class Pipeline:
         k: int | None = None,
         dates: Dates | None = None,
         as_of: dt.date | None = None,
+        source: str | None = None,
+        stop: threading.Event | None = None,
     ) -> Iterator[str | Answer]:
         """Tokens as the model writes them, then the verified Answer; `k` passages retrieved (default RAG_K),
-        only from articles within `dates`; without `dates`, a phrase in the question such as "last week" (read
-        against `as_of`, default today) sets the range, and the answer's note says so."""
+        only from articles within `dates` and from the file `source` if given; without `dates`, a phrase in the
+        question such as "last week" (read against `as_of`, default today) sets the range, and the answer's note
+        says so. Setting `stop` stops the model (rag.answering.answer.Stopped): set it before closing early."""
         from rag.answering.answer import Answer
         from rag.dates import phrase_dates
 
@@ -196,7 +199,9 @@ class Pipeline:
         if dates is None:
             dates, phrase = phrase_dates(question, as_of or dt.date.today())
         with _explaining(self.settings):
-            for item in self.answerer().stream(question, history, k, dates):
+            if source:  # an unknown file is an error before anything is asked
+                self.resolve_source(source)
+            for item in self.answerer().stream(question, history, k, dates, source, stop):
                 if isinstance(item, Answer) and phrase and dates:
                     searched = f"searched articles dated {dates.since} to {dates.until} (from {phrase!r})"
                     item.note = f"{searched}; {item.note}" if item.note else searched
@@ -210,11 +215,12 @@ class Pipeline:
         k: int | None = None,
         dates: Dates | None = None,
         as_of: dt.date | None = None,
+        source: str | None = None,
     ) -> Answer:
         """The verified Answer (see `ask_stream`)."""
         from rag.answering.answer import final_answer
 
-        return final_answer(self.ask_stream(question, history, k, dates, as_of))
+        return final_answer(self.ask_stream(question, history, k, dates, as_of, source))
 
     # --- summaries ---------------------------------------------------------------------------------------
     @_explained
@@ -306,6 +312,13 @@ class Pipeline:
     def add_upload(self, name: str, data: bytes) -> Path:
         """Save an uploaded article into the corpus folder after checking it (see rag.corpus); not indexed yet."""
         return self.corpus.add_upload(name, data)
+
+    def remove_file(self, source: str) -> str:
+        """Delete an indexed file from the corpus folder and return its path as shown; the next ingest removes
+        it from the index. Only indexed files can be named, so nothing outside the folder can be."""
+        rel = self.resolve_source(source)
+        (self.corpus.folder / rel).unlink(missing_ok=True)
+        return self.corpus.display(rel)
 
     def resolve_source(self, given: str) -> str:
         """The indexed file a user means by `given`: corpus/a.txt, a.txt or a full path all work."""

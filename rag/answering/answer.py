@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
@@ -31,6 +33,27 @@ from rag.types import Dates, Hit
 logger = logging.getLogger(__name__)
 
 REFUSAL = "The articles don't answer this question."
+
+
+class Stopped(RagError):
+    """The answer was withdrawn while the model wrote it (an HTTP client went away)."""
+
+
+class StopWhen(BaseCallbackHandler):
+    """Stops the model at its next token once `event` is set. Closing the stream is not enough: langchain_core
+    reads a closed stream's input to its end (for its run trace), so the model would write the whole answer
+    for nobody."""
+
+    raise_error = True
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def on_llm_new_token(self, token: Any, **kwargs: Any) -> None:
+        if self.event.is_set():
+            raise Stopped("the answer was withdrawn")
+
+
 _DONT_KNOW = re.compile(
     r"\b(i don'?t know|i do not know|cannot answer|can'?t answer|unable to answer|no information|"
     r"(?:do|does|did) not (?:say|mention|specify|state|provide|contain)|not (?:mentioned|stated|specified))\b",
@@ -123,7 +146,7 @@ def select_passages(hits: Sequence[Hit], budget: int) -> list[Hit]:
 class Answerer:
     """Answers questions over a retriever with a generation runnable; `stream` yields tokens, then the Answer."""
 
-    retrieve: Callable[..., list[Hit]]  # (query, k or None for the default[, dates=Dates]) -> hits
+    retrieve: Callable[..., list[Hit]]  # (query, k or None for the default[, dates=Dates][, source=str]) -> hits
     generate: Runnable[dict[str, Any], str]  # {"question", "passages" (formatted), "hits"} -> answer text
     condense: Runnable[dict[str, Any], str] | None  # {"question", "history"} -> standalone question
     model: str
@@ -145,11 +168,20 @@ class Answerer:
         return RunnableLambda(self._prepare) | RunnableGenerator(self._generate_and_verify)
 
     def stream(
-        self, question: str, history: Sequence[BaseMessage] = (), k: int | None = None, dates: Dates | None = None
+        self,
+        question: str,
+        history: Sequence[BaseMessage] = (),
+        k: int | None = None,
+        dates: Dates | None = None,
+        source: str | None = None,
+        stop: threading.Event | None = None,
     ) -> Iterator[str | Answer]:
+        """Tokens, then the Answer; `dates` and `source` (a file as stored) limit what is retrieved. Setting
+        `stop` makes the model stop writing (Stopped is raised): set it before closing the stream early."""
         if not question.strip():
             raise RagError("the question is empty; ask something")
-        yield from self.chain().stream({"question": question, "history": list(history), "k": k, "dates": dates})
+        inputs = {"question": question, "history": list(history), "k": k, "dates": dates, "source": source}
+        yield from self.chain().stream(inputs, {"callbacks": [StopWhen(stop)]} if stop else None)
 
     def ask(
         self, question: str, history: Sequence[BaseMessage] = (), k: int | None = None, dates: Dates | None = None
@@ -174,12 +206,8 @@ class Answerer:
                     logger.warning("could not condense the follow-up", exc_info=True)
                     note = f"could not condense the follow-up ({describe_error(e)})"
         condensed = time.perf_counter()
-        dates = inputs.get("dates")
-        hits = (
-            self.retrieve(standalone, inputs.get("k"), dates=dates)
-            if dates
-            else self.retrieve(standalone, inputs.get("k"))
-        )
+        filters = {name: inputs[name] for name in ("dates", "source") if inputs.get(name)}
+        hits = self.retrieve(standalone, inputs.get("k"), **filters)
         passages = select_passages(hits, self.context_tokens)
         timings = {"condense_s": condensed - started, "retrieve_s": time.perf_counter() - condensed}
         return {

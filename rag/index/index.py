@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.errors import RagError
+from rag.errors import Conflict, RagError
 
 if TYPE_CHECKING:
     import chromadb
@@ -257,7 +257,7 @@ class Index:
         try:
             lock.acquire(timeout=0)
         except Timeout as e:
-            raise RagError(
+            raise Conflict(
                 f"another ingest is running on {self.settings.data_dir} (it holds {lock.lock_file}); "
                 "wait for it to finish, then run this again"
             ) from e

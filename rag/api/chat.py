@@ -1,0 +1,119 @@
+"""OpenAI's chat completions format for cited answers, so that any chat client that speaks the OpenAI API
+(Open WebUI, LibreChat, editors, the `openai` package) shows cited answers.
+
+The last user message is the question and the earlier user and assistant messages its history; system
+messages are ignored (cited answers by its own rules). The reply's content is the answer as Markdown with
+[n] markers and a "Sources" list (article, file and span, quote), everything from articles or the model
+escaped so that a client renders no links or images from them; the structured answer is in an extra `cited`
+field. A stream sends the role at once and the content only once it has been checked: a plain client cannot
+take back text shown before the check.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from rag.errors import RagError
+from rag.text import md_text
+
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
+
+    from rag.answering.answer import Answer
+    from rag.api.schemas import ChatMessage
+
+MODEL = "cited"
+SOURCES = "**Sources**"  # where cited's own part of an earlier reply starts; cut from the history
+
+
+def conversation(messages: Sequence[ChatMessage], max_question: int) -> tuple[str, list[BaseMessage]]:
+    """(question, history) from OpenAI messages; RagError unless the last one is a user's non-empty question."""
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    turns = [(m.role, _text(m.content)) for m in messages if m.role in ("user", "assistant")]
+    if not turns or turns[-1][0] != "user" or not turns[-1][1].strip():
+        raise RagError("the last message must be the user's question")
+    question = turns[-1][1].strip()
+    if len(question) > max_question:
+        raise RagError(f"the question is too long ({len(question)} characters; at most {max_question})")
+    history: list[BaseMessage] = [
+        HumanMessage(text) if role == "user" else AIMessage(text.split(SOURCES)[0].strip()) for role, text in turns[:-1]
+    ]
+    return question, history
+
+
+def _text(content: str | list[dict[str, Any]] | None) -> str:
+    if isinstance(content, list):
+        return "\n".join(str(part.get("text", "")) for part in content if part.get("type") == "text")
+    return content or ""
+
+
+def answer_markdown(answer: Answer) -> str:
+    """The checked answer as Markdown: sentences with [n] markers (unsupported ones marked), then the sources;
+    for a refusal, the reason and the closest passages."""
+    if answer.refused:
+        lines = [md_text(answer.answer), "", "**Closest passages**"]
+        lines += [f"- {md_text(h.source)}: “{md_text(_short(h.text))}”" for h in answer.passages]
+    else:
+        shown = []
+        for s in answer.sentences:
+            marks = "".join(f"[{c}]" for c in s.citations)
+            why = f": {s.reason}" if s.reason else ""
+            unsupported = "" if s.supported else f" _(not supported by the sources{md_text(why)})_"
+            shown.append(f"{md_text(s.text)} {marks}".rstrip() + unsupported)
+        lines = [" ".join(shown), "", SOURCES]
+        for c in answer.citations:
+            about = f"{c.about}, " if c.about else ""
+            lines.append(f"- [{c.id}] {md_text(about + c.source)}:{c.start}-{c.end}: “{md_text(_short(c.quote))}”")
+    if answer.note:
+        lines += ["", f"_{md_text('note: ' + answer.note)}_"]
+    return "\n".join(lines)
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…"
+
+
+def completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def completion(answer: Answer, completion_id: str) -> dict[str, Any]:
+    """A `chat.completion` object for the answer."""
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": MODEL,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer_markdown(answer)},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        "cited": answer.to_json(),
+    }
+
+
+def chunk(completion_id: str, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    """A `chat.completion.chunk` object (one streamed piece)."""
+    return {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": MODEL,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+        **extra,
+    }
+
+
+def model_list() -> dict[str, Any]:
+    """`GET /v1/models`: one model, cited."""
+    return {"object": "list", "data": [{"id": MODEL, "object": "model", "created": 0, "owned_by": "cited"}]}
