@@ -189,11 +189,10 @@ def _search(args: argparse.Namespace) -> int:
 
 def _ask(args: argparse.Namespace) -> int:
     from rag.answering.answer import Answer
+    from rag.dates import as_of_date
 
     live = sys.stderr.isatty() and not args.json
     answer = None
-    from rag.dates import as_of_date
-
     dates = _dates(args)
     as_of = as_of_date(args.as_of)
     with _pipeline() as pipeline:
