@@ -6,12 +6,13 @@ sending the next request:
 
 1. extractive backend: `--requests` (200) requests of each kind (`/v1/search`, `/v1/ask`, streamed
    `/v1/ask`) from 1, 4 and 16 concurrent clients, the seed eval set's questions in turn: throughput,
-   p50/p95/p99 latency, time to first token (streams: the first `token` event), errors, 429s;
+   p50/p95/p99 latency (including the waits after a 429), time to first token (streams: the first `token`
+   event), errors, 429s;
 2. the bundled model (default 1.5B): the seed questions streamed one at a time by one client (the warm
-   server's time to first token and total, next to the same questions through `python -m rag ask`, a process
-   per question as a user of the CLI pays it), then 16 clients at once, one question each, each retrying a 429
-   after its Retry-After as the `openai` client does: every answer must arrive.
+   server's time to first token and total), then 16 clients at once, one question each; and the first five
+   questions through `python -m rag ask --json`, a process per question as a user of the CLI pays it.
 
+Every client retries a 429 after its Retry-After, as the `openai` client does: every answer must arrive.
 A 429 is deliberate (the queue is full), so it is counted apart from errors. Peak RSS is the server's (VmHWM).
 Run alone: the clients and the server share the machine's 2 cores.
 """
@@ -226,7 +227,8 @@ def main(argv: list[str]) -> int:
     with server("extractive", folder / "extractive") as (base, process):
         for kind in ("search", "ask", "stream"):
             for clients in args.clients:
-                result = load_run(base, kind, questions, clients, args.requests) | {"backend": "extractive"}
+                result = load_run(base, kind, questions, clients, args.requests, retry=True)
+                result["backend"] = "extractive"
                 results.append(result)
                 rows.append(row(result, "extractive"))
                 print(table(rows[-1:], HEADER).splitlines()[-1], flush=True)

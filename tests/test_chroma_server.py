@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
@@ -17,7 +21,7 @@ from rag.answering.bundled import free_port
 from rag.errors import RagError
 from rag.pipeline import Pipeline
 
-from .conftest import NEWS
+from .conftest import COMMENTARY, NEWS
 
 
 @pytest.fixture
@@ -85,3 +89,72 @@ def test_a_server_that_dies_is_a_one_line_error_with_what_to_do(
     for action in (lambda: pipeline.search("Lancaster Palace"), pipeline.ingest):
         with pytest.raises(RagError, match=r"cannot reach the Chroma server .* start it again"):
             action()
+
+
+@contextmanager
+def serve_process(data: Path, corpus: Path, chroma_url: str) -> Iterator[httpx.Client]:
+    """`python -m rag serve` (extractive) over `chroma_url` with its own data and corpus folders, until the
+    block ends; a client for it once /health answers."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "RAG_CHROMA_URL": chroma_url,
+        "RAG_DATA_DIR": str(data),
+        "RAG_CORPUS_DIR": str(corpus),
+        "RAG_LLM": "extractive",
+    }
+    command = [sys.executable, "-m", "rag", "serve", "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    http.get("/health")
+                    break
+                except httpx.TransportError:
+                    assert process.poll() is None, f"serve exited: {process.stderr.read() if process.stderr else ''}"
+                    assert time.monotonic() < deadline, "serve did not come up in 120 s"
+                    time.sleep(0.2)
+            yield http
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def wait_for_job(http: httpx.Client, job: dict[str, Any]) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while job["state"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        job = http.get(f"/v1/jobs/{job['id']}").json()
+    return job
+
+
+def test_two_serving_nodes_share_one_chroma_server_and_the_one_that_did_not_ingest_answers(
+    tmp_path: Path, corpus: Path, chroma_url: str
+) -> None:
+    empty = tmp_path / "b-corpus"
+    empty.mkdir()
+    with (
+        serve_process(tmp_path / "a", corpus, chroma_url) as a,
+        serve_process(tmp_path / "b", empty, chroma_url) as b,
+    ):
+        assert wait_for_job(a, a.post("/v1/ingest").json())["state"] == "done"
+        assert b.get("/health").json()["files"] == 2  # node B never ingested
+
+        article = b"The goats of Lisbon were counted at 4,211 on Sunday, the city's herders said."
+        added = a.post("/v1/files", files={"file": ("goats.txt", article)}, params={"ingest": "true"}).json()
+        assert wait_for_job(a, added["job"])["report"]["paths_added"] == ["goats.txt"]
+        time.sleep(1.1)  # B reads the collection's stamp again after a second
+        answer = b.post("/v1/ask", json={"question": "How many goats were counted in Lisbon?"}).json()
+        assert not answer["refused"] and "4,211" in answer["answer"]
+        assert answer["citations"][0]["source"].endswith("goats.txt")
+        bm25_rank = b.post("/v1/search", json={"query": "goats herders", "k": 1}).json()[0]["bm25_rank"]
+        assert bm25_rank == 1  # B's keyword index was rebuilt from the server's collection
+
+        deleted = a.delete("/v1/files/goats.txt").json()
+        assert wait_for_job(a, deleted["job"])["report"]["paths_removed"] == ["goats.txt"]
+        time.sleep(1.1)
+        assert {f["name"] for f in b.get("/v1/files").json()["files"]} == {NEWS, COMMENTARY}
+    assert (tmp_path / "b" / "bm25").is_dir()  # B keeps its own copy, rebuilt only when the collection changed

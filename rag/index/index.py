@@ -12,7 +12,9 @@ import hashlib
 import logging
 import shutil
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -37,6 +39,7 @@ logger = logging.getLogger(__name__)
 # Chunks are written this many embedding batches at a time: enough for length-sorting to pay off (see
 # Ingester._embed), few enough that a killed ingest loses little.
 EMBED_BATCHES_PER_WRITE = 64
+STAMP_SECONDS = 1.0  # on a Chroma server, the collection's stamp is read again after this long (searches ask)
 
 
 class Index:
@@ -50,6 +53,8 @@ class Index:
         self._ingests = 0  # ingests run by this object: SQLite's data_version only counts other connections'
         self._manifest: Manifest | None = None
         self._lock = threading.Lock()
+        self._stamp_read = (-STAMP_SECONDS, "")  # (monotonic time, stamp) of the server's stamp, last read
+        self._server_files: tuple[Hashable, dict[str, Entry]] | None = None
 
     @cached_property
     def signature(self) -> dict[str, Any]:
@@ -105,25 +110,53 @@ class Index:
         s = self.settings
         return HybridSearcher(
             self.store,
-            lambda: self._load_bm25() or self._build_bm25(),  # stale after an interrupted ingest: rebuilt in memory
+            lambda: self._load_bm25() or self._fresh_bm25(),
             candidates=s.candidates,
             rrf_k=s.rrf_k,
             version=self.version,
             display=self.display,
         )
 
-    def version(self) -> tuple[int, int]:
-        """Changes whenever the collection's contents may have: an ingest here or in another process."""
-        return self.manifest.data_version(), self._ingests
+    @property
+    def shared(self) -> bool:
+        """On a Chroma server, which other processes (other machines) may fill: what the collection holds is
+        known from the server (its chunks and the stamp kept with it), not from this folder's manifest."""
+        return bool(self.settings.chroma_url)
+
+    def version(self) -> Hashable:
+        """Changes whenever the collection's contents may have: an ingest here or in another process (on a
+        Chroma server, by any process that shares it)."""
+        local = (self.manifest.data_version(), self._ingests)
+        return (*local, self._stamp()) if self.shared else local
 
     # --- contents ----------------------------------------------------------------------------------------
     def files(self) -> dict[str, Entry]:
-        """Indexed files, by path relative to the corpus folder."""
+        """Indexed files, by path relative to the corpus folder. On a Chroma server, the files whose chunks the
+        collection holds, whoever ingested them (read from the chunks' metadata once per change)."""
+        if self.shared:
+            return self._files_on_server()
         return {p: e for p, e in self.manifest.entries().items() if e.state == "done"}
 
+    def _files_on_server(self) -> dict[str, Entry]:
+        from rag.index.manifest import Entry
+        from rag.index.store import iter_chunks
+
+        key = (self.generation(), self.store.count())
+        if self._server_files is not None and self._server_files[0] == key:
+            return self._server_files[1]
+        chunks: Counter[str] = Counter()
+        sha256: dict[str, str] = {}
+        for _, _, meta in iter_chunks(self.store, ["metadatas"]):
+            chunks[str(meta["source"])] += 1
+            sha256[str(meta["source"])] = str(meta.get("sha256", ""))
+        files = {path: Entry(path, sha256[path], n, "done", 0.0) for path, n in sorted(chunks.items())}
+        self._server_files = (key, files)
+        return files
+
     def require(self) -> None:
-        """Raise unless some file is indexed; one row looked up, cheap enough for every search."""
-        if not self.manifest.any_done():
+        """Raise unless some file is indexed; one row looked up (on a Chroma server, the chunks counted), cheap
+        enough for every search."""
+        if not (self.store.count() if self.shared else self.manifest.any_done()):
             raise RagError(
                 f"the index is empty; put articles in {self.settings.corpus_dir} and run `python -m rag ingest`"
             )
@@ -174,6 +207,9 @@ class Index:
                 report.rebuilt = self._drop_other_collections() or rebuild
                 if report.removed or report.changed or report.repaired:  # chunks were deleted: tombstones
                     report.vectors_rebuilt = self._repair_vectors()
+                if self.shared:  # the stamp that tells the other processes on the server what changed
+                    self.store.set_stamp(self._manifest_generation())
+                    self._stamp_read = (-STAMP_SECONDS, "")
                 if self._load_bm25() is None:
                     self._build_bm25().save(self.bm25_dir)
             finally:
@@ -281,9 +317,23 @@ class Index:
 
     # --- BM25 --------------------------------------------------------------------------------------------
     def generation(self) -> str:
-        """A stamp of the manifest rows: it changes whenever the collection's contents do."""
+        """A stamp of the contents: it changes whenever the collection's contents do. On a Chroma server, the
+        stamp the last ingest (by any process) kept with the collection."""
+        if self.shared and (stamp := self._stamp()):
+            return stamp
+        return self._manifest_generation()
+
+    def _manifest_generation(self) -> str:
         rows = sorted((e.path, e.sha256, e.chunks, e.state) for e in self.manifest.entries().values())
         return hashlib.sha256(repr(rows).encode()).hexdigest()[:16]
+
+    def _stamp(self) -> str:
+        """The stamp kept with the collection on the server, read again at most every STAMP_SECONDS."""
+        read_at, stamp = self._stamp_read
+        if time.monotonic() - read_at >= STAMP_SECONDS:
+            stamp = self.store.stamp()
+            self._stamp_read = (time.monotonic(), stamp)
+        return stamp
 
     def _load_bm25(self) -> BM25Index | None:
         """The saved BM25 index if it matches the collection's current contents, else None."""
@@ -291,6 +341,20 @@ class Index:
 
         saved = BM25Index.load(self.bm25_dir)
         return saved if saved is not None and saved.generation == self.generation() else None
+
+    def _fresh_bm25(self) -> BM25Index:
+        """Built from the stored chunks (after an interrupted ingest, or on a Chroma server after another process
+        changed the collection). On a server it is also saved here, so that this process builds it again only
+        when the collection changes, not at every start; a folder it cannot write keeps it in memory."""
+        bm25 = self._build_bm25()
+        if self.shared:
+            try:
+                bm25.save(self.bm25_dir)
+            except OSError:
+                logger.warning(
+                    "could not save the BM25 index in %s; it is kept in memory", self.bm25_dir, exc_info=True
+                )
+        return bm25
 
     def _build_bm25(self) -> BM25Index:
         from rag.index.bm25 import BM25Index

@@ -92,6 +92,16 @@ class Store(Chroma):
     def rename(self, name: str) -> None:
         self._collection.modify(name=name)
 
+    def stamp(self) -> str:
+        """The contents' stamp kept in the collection's metadata ("" if none was written), read afresh: on a
+        Chroma server another process may have changed it."""
+        fresh = self._client.get_collection(self._collection.name)
+        return str((fresh.metadata or {}).get("generation", ""))
+
+    def set_stamp(self, stamp: str) -> None:
+        """Keep `stamp` with the collection (its other metadata stays)."""
+        self._collection.modify(metadata={**(self._collection.metadata or {}), "generation": stamp})
+
 
 def collection_name(prefix: str, signature: dict[str, Any]) -> str:
     digest = hashlib.sha256(json.dumps(signature, sort_keys=True).encode()).hexdigest()
