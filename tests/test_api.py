@@ -253,3 +253,19 @@ def test_a_full_queue_is_429_and_a_client_gone_mid_stream_gives_its_turn_back(
         assert len(model.written) < len(reply.split())
         model.delay = 0
         assert http.post("/v1/ask", json={"question": QUESTION}).status_code == 200
+
+
+def test_searches_go_on_while_an_ingest_job_runs_and_a_second_ingest_is_refused(extractive: Pipeline) -> None:
+    words = "harbour cranes tariffs shipping containers freight rates port authority dockworkers".split()
+    for n in range(60):
+        body = " ".join(words[(n + i) % len(words)] for i in range(400))
+        (extractive.corpus.folder / f"port-{n:02}.txt").write_text(f"Port report {n}.\n\n{body}.\n")
+    with serving(extractive) as http:
+        job = http.post("/v1/ingest").json()
+        assert http.post("/v1/ingest").status_code == 409  # one ingest at a time
+        during = 0
+        while http.get(f"/v1/jobs/{job['id']}").json()["state"] == "running":
+            assert http.post("/v1/search", json={"query": "Lancaster Palace"}).status_code == 200
+            during += http.get(f"/v1/jobs/{job['id']}").json()["state"] == "running"
+        assert during > 0 and wait_for(http, job["id"])["state"] == "done"
+        assert http.get("/v1/files").json()["total"] == 62
