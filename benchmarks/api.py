@@ -214,44 +214,50 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks api", description=__doc__)
     parser.add_argument("--requests", type=int, default=200, help="requests of each kind per concurrency level")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--skip-extractive", action="store_true", help="only the bundled model's runs")
     parser.add_argument("--skip-bundled", action="store_true", help="only the extractive runs")
+    parser.add_argument("--skip-cli", action="store_true", help="not the questions through the CLI")
     parser.add_argument("--bundled-model", default="qwen2.5-coder-1.5b")
+    parser.add_argument(
+        "--slots", type=int, nargs="+", default=[1], help="the bundled server's parallel slots (RAG_LLM_SLOTS)"
+    )
     args = parser.parse_args(argv)
 
     questions = [case.question for case in load(ROOT / "evals" / "seed.yaml")]
     folder = RESULTS / "api"
     results: list[dict[str, Any]] = []
     rows: list[tuple[str, ...]] = []
-    report: dict[str, Any] = {"results": results}
+    report: dict[str, Any] = {"results": results, "peak_rss_mb": {}}
 
-    with server("extractive", folder / "extractive") as (base, process):
-        for kind in ("search", "ask", "stream"):
-            for clients in args.clients:
-                result = load_run(base, kind, questions, clients, args.requests, retry=True)
-                result["backend"] = "extractive"
-                results.append(result)
-                rows.append(row(result, "extractive"))
-                print(table(rows[-1:], HEADER).splitlines()[-1], flush=True)
-        report["extractive_peak_rss_mb"] = round(peak_rss_mb(process))
+    def keep(result: dict[str, Any], label: str) -> None:
+        results.append(result | {"backend": label})
+        rows.append(row(result, label))
+        print(table(rows[-1:], HEADER).splitlines()[-1], flush=True)
+
+    if not args.skip_extractive:
+        with server("extractive", folder / "extractive") as (base, process):
+            for kind in ("search", "ask", "stream"):
+                for clients in args.clients:
+                    keep(load_run(base, kind, questions, clients, args.requests, retry=True), "extractive")
+            report["peak_rss_mb"]["extractive"] = round(peak_rss_mb(process))
 
     if not args.skip_bundled:
-        label = f"bundled {args.bundled_model}"
-        with server("bundled", folder / "bundled", RAG_BUNDLED_MODEL=args.bundled_model) as (base, process):
-            warm = load_run(base, "stream", questions, 1, len(questions)) | {"backend": label}
-            crowd = load_run(base, "stream", questions, 16, 16, retry=True) | {"backend": label}
-            report["bundled_peak_rss_mb"] = round(peak_rss_mb(process))
-        for result in (warm, crowd):
-            results.append(result)
-            rows.append(row(result, label))
-            print(table(rows[-1:], HEADER).splitlines()[-1], flush=True)
-        cli = cli_run(questions[:5], folder / "bundled", "bundled", args.bundled_model) | {"backend": label}
-        results.append(cli)
-        rows.append(row(cli, label))
+        env = {"RAG_BUNDLED_MODEL": args.bundled_model}
+        for slots in args.slots:
+            label = f"bundled {args.bundled_model}, {slots} slot{'s' * (slots > 1)}"
+            with server("bundled", folder / "bundled", **env, RAG_LLM_SLOTS=str(slots)) as (base, process):
+                keep(load_run(base, "stream", questions, 1, len(questions)), label)
+                keep(load_run(base, "stream", questions, 16, 16, retry=True), label)
+                report["peak_rss_mb"][label] = round(peak_rss_mb(process))
+        if not args.skip_cli:
+            keep(
+                cli_run(questions[:5], folder / "bundled", "bundled", args.bundled_model),
+                f"bundled {args.bundled_model}",
+            )
 
     print()
     print(table(rows, HEADER))
-    print(f"\npeak RSS of the server: extractive {report['extractive_peak_rss_mb']} MB", end="")
-    print(f", bundled {report['bundled_peak_rss_mb']} MB" if "bundled_peak_rss_mb" in report else "")
+    print("\npeak RSS of the server: " + ", ".join(f"{k} {v} MB" for k, v in report["peak_rss_mb"].items()))
     path = write_json("api", report)
     print(f"written {path}")
     return 0

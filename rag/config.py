@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     judge_threshold: float = Field(
         0.5, ge=0, le=1, description="The judge's P(yes) / (P(yes) + P(no)) from which a sentence is supported."
     )
+    llm_slots: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Requests the model serves at once: the bundled llama.cpp server's parallel slots (each with "
+        "the full context), or how many the HTTP API sends a hosted server at once.",
+    )
     bundled_context: int = Field(4096, ge=512, description="Context window of the bundled model, in tokens.")
     api_keys: SecretStr | None = Field(
         None,

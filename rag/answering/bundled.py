@@ -113,8 +113,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(gguf: Path, *, n_ctx: int, threads: int | None, seed: int = 0) -> tuple[Any, str]:
+def start_server(gguf: Path, *, n_ctx: int, threads: int | None, seed: int = 0, slots: int = 1) -> tuple[Any, str]:
     """Serve `gguf` with llama.cpp (xllamacpp) on a free loopback port; returns (server, OpenAI base URL).
+    `slots` requests are served at once, each with a context of `n_ctx` tokens.
 
     The server lives as long as the returned object does: drop the last reference to stop it.
     """
@@ -122,8 +123,8 @@ def start_server(gguf: Path, *, n_ctx: int, threads: int | None, seed: int = 0) 
 
     params = xlc.CommonParams()
     params.model.path = str(gguf)
-    params.n_ctx = n_ctx
-    params.n_parallel = 1
+    params.n_ctx = n_ctx * slots  # llama.cpp splits its context between the slots
+    params.n_parallel = slots
     params.hostnames = ["127.0.0.1"]
     params.port = free_port()
     params.cpuparams.n_threads = threads or os.cpu_count() or 2

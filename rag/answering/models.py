@@ -71,7 +71,9 @@ class Backend:
         if s.backend == "bundled":
             bundled = MODELS[s.bundled_model]
             gguf = ensure_gguf(bundled, s.models_dir or s.data_dir / "models")
-            self._server, base_url = start_server(gguf, n_ctx=s.bundled_context, threads=s.llm_threads)
+            self._server, base_url = start_server(
+                gguf, n_ctx=s.bundled_context, threads=s.llm_threads, slots=s.llm_slots
+            )
             name = bundled.name
         else:
             base_url, name = str(s.llm_base_url), s.llm_model

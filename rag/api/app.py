@@ -58,7 +58,7 @@ class Service:
         self.pipeline = pipeline
         settings = pipeline.settings
         uses_model = pipeline.backend.uses_model
-        self.gate = Gate(slots=1 if uses_model else os.cpu_count() or 1, queue=settings.api_queue)
+        self.gate = Gate(slots=settings.llm_slots if uses_model else os.cpu_count() or 1, queue=settings.api_queue)
         self.jobs = Jobs(pipeline)
         self.keys = [key.encode() for key in settings.keys]
         self.model = "starting" if uses_model else "ready"
