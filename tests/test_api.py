@@ -109,10 +109,11 @@ def test_bad_requests_get_one_line_json_errors_with_the_right_status(extractive:
             assert response.status_code == status, response.text
             error = response.json()["error"]
             assert message in error["message"] and "\n" not in error["message"] and "Traceback" not in response.text
-        assert (
-            http.post("/v1/search", content=b" " * (2 << 20), headers={"content-type": "application/json"}).status_code
-            == 413
-        )
+        json_type = {"content-type": "application/json"}
+        too_large = http.post("/v1/search", content=b" " * (2 << 20), headers=json_type)
+        assert too_large.status_code == 413 and "too large" in too_large.json()["error"]["message"]
+        unsized = http.post("/v1/search", content=iter([b" " * (1 << 20)] * 2), headers=json_type)  # chunked
+        assert unsized.status_code == 413
 
 
 def test_the_openai_client_gets_cited_answers_with_sources_and_no_links_from_articles(

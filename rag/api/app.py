@@ -127,11 +127,14 @@ def create_app(pipeline: Pipeline) -> FastAPI:
         summary="Answers you can check, from a folder of news articles.",
         version="1",
         lifespan=lifespan,
-        max_body_size=MAX_JSON_BYTES,
     )
     app.state.service = service
     _handle_errors(app)
     app.add_middleware(_Unexpected)
+    upload_bytes = pipeline.settings.max_file_bytes + MAX_JSON_BYTES
+    app.add_middleware(
+        _DeclaredSize, limit=lambda scope: upload_bytes if scope["path"] == "/v1/files" else MAX_JSON_BYTES
+    )
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -155,7 +158,8 @@ def create_app(pipeline: Pipeline) -> FastAPI:
             "ingest": running.id if running else None,
         }
 
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(service.authorize)])
+    # The routes' own limits count bodies sent without a length (answered in plain text, inside _DeclaredSize)
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(service.authorize)], max_body_size=MAX_JSON_BYTES)
 
     @v1.post("/search")
     def search(body: SearchRequest) -> list[dict[str, Any]]:
@@ -224,7 +228,7 @@ def create_app(pipeline: Pipeline) -> FastAPI:
         ]
         return {"total": len(names), "offset": offset, "limit": limit, "files": page}
 
-    @v1.post("/files", status_code=201, max_body_size=pipeline.settings.max_file_bytes + MAX_JSON_BYTES)
+    @v1.post("/files", status_code=201, max_body_size=upload_bytes)
     async def upload(
         file: UploadFile, ingest: bool = Query(False, description="Start an ingest job after it.")
     ) -> dict[str, Any]:
@@ -421,6 +425,23 @@ def _handle_errors(app: FastAPI) -> None:
             where = ".".join(str(part) for part in e["loc"][1:]) or str(e["loc"][0])
             problems.append(f"{where}: {e['msg']}")
         return _error(422, "; ".join(problems)[:1000])
+
+
+class _DeclaredSize:
+    """A body whose declared Content-Length is over the route's limit gets a JSON 413 before it is read.
+    (The routes' own limits, which also count bodies sent without a length, answer in plain text.)"""
+
+    def __init__(self, app: ASGIApp, limit: Callable[[Scope], int]) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            declared = dict(scope["headers"]).get(b"content-length", b"")
+            if declared.isdigit() and int(declared) > (limit := self.limit(scope)):
+                message = f"the request body is too large ({int(declared):,} bytes; at most {limit:,})"
+                await _error(413, message)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class _Unexpected:
