@@ -132,7 +132,7 @@ def test_the_openai_client_gets_cited_answers_with_sources_and_no_links_from_art
         messages: Any = [{"role": "user", "content": "How many goats were counted in Lisbon?"}]
         reply = client.chat.completions.create(model="cited", messages=messages)
         content = reply.choices[0].message.content or ""
-        assert "4,211" in content and "[1]" in content and "**Sources**" in content
+        assert "4,211" in content and "[1]" in content and "**Sources:**" in content
         assert "](http" not in content  # the article's image and link are text, escaped
         cited = (reply.model_extra or {})["cited"]
         assert cited["citations"][0]["source"].endswith("hostile.md") and not cited["refused"]

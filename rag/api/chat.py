@@ -3,7 +3,7 @@
 
 The last user message is the question and the earlier user and assistant messages its history; system
 messages are ignored (cited answers by its own rules). The reply's content is the answer as Markdown with
-[n] markers and a "Sources" list (article, file and span, quote), everything from articles or the model
+[n] markers and a "Sources:" list (article, file and span, quote), everything from articles or the model
 escaped so that a client renders no links or images from them; the structured answer is in an extra `cited`
 field. A stream sends the role at once and the content only once it has been checked: a plain client cannot
 take back text shown before the check.
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from rag.api.schemas import ChatMessage
 
 MODEL = "cited"
-SOURCES = "**Sources**"  # where cited's own part of an earlier reply starts; cut from the history
+SOURCES = "**Sources:**"  # where cited's own part of an earlier reply starts; cut from the history
 
 
 def conversation(messages: Sequence[ChatMessage], max_question: int) -> tuple[str, list[BaseMessage]]:
