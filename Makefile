@@ -15,7 +15,7 @@ PORT ?= 8501
 API_PORT ?= 8000
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: setup browser run chat serve ingest eval bench test lint fmt clean
+.PHONY: setup browser run chat serve watch ingest eval bench test lint fmt clean
 
 setup: $(STAMP) browser
 
@@ -35,13 +35,19 @@ browser:
 			|| echo "could not install chromium: the browser test will be skipped"; \
 		else echo "no $(CHROMIUM) and no way to install it (needs apt-get as root): the browser test will be skipped"; fi; }
 
-# Index the corpus, then serve the chat page until Ctrl-C.
+# Index the corpus, then serve the chat page until Ctrl-C, with `watch` keeping the index in step meanwhile
+# (articles added to, changed in or removed from the corpus folder are indexed within seconds).
 run: setup
 	$(BIN)/python -m rag ingest
-	$(MAKE) --no-print-directory chat
+	@$(BIN)/python -m rag watch --quiet & watcher=$$!; trap 'kill $$watcher 2>/dev/null' EXIT INT TERM; \
+		$(MAKE) --no-print-directory chat
 
 ingest: setup
 	$(BIN)/python -m rag ingest
+
+# Keep the index in step with the corpus folder until Ctrl-C: a line per batch of changes.
+watch: setup
+	$(BIN)/python -m rag watch
 
 chat: setup
 	@echo "cited: open http://$(HOST):$(PORT) in a browser (Ctrl-C stops it)"

@@ -224,12 +224,31 @@ def queue_uploads() -> None:
     queue(("upload", [(f.name, f.getvalue()) for f in files]))
 
 
+@st.fragment(run_every=5)
+def follow_index(pipeline: Pipeline) -> None:
+    """Every few seconds, whether the index changed meanwhile (`python -m rag watch`, as `make run` starts it,
+    or another session); if so the whole page is drawn again, with the new files and a note of what came."""
+    files = len(pipeline.indexed_files())
+    seen = st.session_state.setdefault("index_seen", (pipeline.index.version(), files))
+    if seen[0] != pipeline.index.version():
+        st.session_state.index_seen = (pipeline.index.version(), files)
+        if files != seen[1]:
+            change = files - seen[1]
+            articles = f"article{'s' * (abs(change) != 1)}"
+            news = f"Indexed {change} new {articles}" if change > 0 else f"{-change} {articles} left the index"
+            st.session_state.index_news = news
+        st.rerun()
+
+
 def corpus_panel(pipeline: Pipeline) -> None:
     """The sidebar's corpus: files with chunk counts and when indexed, summarize buttons, re-index, uploads."""
     settings = pipeline.settings
     with st.sidebar:
         st.header("Corpus")
         files = pipeline.indexed_files()
+        if news := st.session_state.pop("index_news", ""):
+            st.success(f"{news} ({len(files)} in all)")
+        follow_index(pipeline)
         if not files:
             st.info(f"No articles indexed yet: add some below or put them in {settings.corpus_dir}/.")
         for rel, entry in sorted(files.items()):

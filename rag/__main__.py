@@ -88,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     summarize.add_argument("--quiet", action="store_true", help="no progress lines")
     _date_options(summarize)
 
+    watch = commands.add_parser("watch", help="keep the index in step with the corpus folder until Ctrl-C")
+    watch.add_argument("--quiet", action="store_true", help="only problems, no line per batch")
+
     serve = commands.add_parser("serve", help="serve the HTTP API until Ctrl-C (its docs at /docs)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
@@ -227,6 +230,18 @@ def _summarize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _watch(args: argparse.Namespace) -> int:
+    from rag.watch import watch
+
+    def report(line: str) -> None:
+        if not args.quiet or "not indexed" in line:
+            print(terminal_safe(line), flush=True)
+
+    with _pipeline() as pipeline:
+        watch(pipeline, report=report)  # Ctrl-C ends it (during an ingest: as an interrupted ingest)
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     from rag.api.serve import serve
     from rag.config import Settings
@@ -299,6 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "search": _search,
             "ask": _ask,
             "summarize": _summarize,
+            "watch": _watch,
             "serve": _serve,
         }
         return commands[args.command](args)

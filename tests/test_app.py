@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from rag.pipeline import Pipeline
 
 from .conftest import COMMENTARY, NEWS, ROOT
 
@@ -125,3 +128,16 @@ def test_an_empty_corpus_is_a_message_not_a_traceback(tmp_path: Path, monkeypatc
     at.chat_input[0].set_value("Anything?").run()
     assert not at.exception
     assert "index is empty" in at.error[0].value
+
+
+def test_articles_indexed_meanwhile_appear_with_a_note(
+    app: AppTest, corpus: Path, make_pipeline: Callable[..., Pipeline]
+) -> None:
+    (corpus / "lisbon.txt").write_text(NEW_ARTICLE)
+    make_pipeline(llm="extractive").ingest()  # as `python -m rag watch` (another process) would
+    app.run()  # the page's own check every few seconds, run here by hand
+    assert not app.exception
+    assert [s.value for s in app.sidebar.success] == ["Indexed 1 new article (3 in all)"]
+    assert "lisbon.txt" in sidebar_text(app)
+    app.run()
+    assert not app.sidebar.success  # said once
