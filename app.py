@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import logging
+import math
 import os
 import time
 from typing import Any
@@ -30,6 +31,7 @@ from rag.answering.summarize import Summary
 from rag.config import Settings
 from rag.errors import RagError, describe_error
 from rag.index.index import Index
+from rag.index.manifest import Entry
 from rag.index.state import ReadOnlyError
 from rag.pipeline import Pipeline
 from rag.text import md_text
@@ -38,6 +40,7 @@ logger = logging.getLogger("rag.app")
 
 BACKENDS = {"bundled": "Bundled model", "openai": "Locally hosted (OpenAI-compatible URL)", "extractive": "Extractive"}
 UPLOAD_TYPES = ["txt", "md", "html", "htm", "pdf"]
+FILES_PER_PAGE = 20  # files drawn in the sidebar at a time
 
 
 @st.cache_resource(show_spinner="Opening the index and bringing it up to date...")
@@ -176,6 +179,7 @@ def reindex(pipeline: Pipeline) -> None:
     with st.status("Indexing the corpus folder...", expanded=True) as status:
         bar = st.progress(0.0, text="looking for changes")
         report = pipeline.ingest(progress=lambda done, total: bar.progress(done / total, text=f"{done}/{total} chunks"))
+        st.session_state.index_seen = (pipeline.index.version(), len(pipeline.indexed_files()))  # news to nobody
         status.update(label=md_text(f"Indexed: {report.summary()}"), state="complete", expanded=bool(report.skipped))
         for skipped in report.skipped:
             st.warning(md_text(f"Skipped {skipped['path']}: {skipped['reason']}"))
@@ -227,7 +231,8 @@ def queue_uploads() -> None:
 @st.fragment(run_every=5)
 def follow_index(pipeline: Pipeline) -> None:
     """Every few seconds, whether the index changed meanwhile (`python -m rag watch`, as `make run` starts it,
-    or another session); if so the whole page is drawn again, with the new files and a note of what came."""
+    or another session); if so the whole page is drawn again, with the new files and a note of what came.
+    This session's own re-index updates what was seen (see `reindex`): redrawing would wipe its messages."""
     files = len(pipeline.indexed_files())
     seen = st.session_state.setdefault("index_seen", (pipeline.index.version(), files))
     if seen[0] != pipeline.index.version():
@@ -240,8 +245,26 @@ def follow_index(pipeline: Pipeline) -> None:
         st.rerun()
 
 
+def files_page(files: dict[str, Entry]) -> None:
+    """The indexed files matching the filter box, FILES_PER_PAGE at a time."""
+    wanted = st.text_input("Filter by name", key="corpus_filter", placeholder="e.g. 2024-03 or talks").strip()
+    names = [rel for rel in sorted(files) if wanted.lower() in rel.lower()]
+    chunks = sum(e.chunks for e in files.values())
+    st.caption(f"{len(files)} articles, {chunks} chunks" + (f"; {len(names)} match" if wanted else ""))
+    pages = max(1, math.ceil(len(names) / FILES_PER_PAGE))
+    if st.session_state.get("corpus_page", 1) > pages:  # the filter left fewer pages than the one shown
+        st.session_state.corpus_page = pages
+    page = st.number_input(f"Page (of {pages})", 1, pages, key="corpus_page") if pages > 1 else 1
+    for rel in names[(page - 1) * FILES_PER_PAGE : page * FILES_PER_PAGE]:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(files[rel].indexed_at))
+        plain(rel, style="font-weight: 600")
+        st.caption(f"{files[rel].chunks} chunks, indexed {when}")
+        st.button("Summarize", key=f"summarize-{rel}", on_click=queue, args=(("summarize", rel),))
+
+
 def corpus_panel(pipeline: Pipeline) -> None:
-    """The sidebar's corpus: files with chunk counts and when indexed, summarize buttons, re-index, uploads."""
+    """The sidebar's corpus: counts, a name filter and a page of files (chunk counts, when indexed, a summarize
+    button each), re-index, uploads. Only one page of files is drawn, so it stays quick at 10,000 files."""
     settings = pipeline.settings
     with st.sidebar:
         st.header("Corpus")
@@ -251,11 +274,8 @@ def corpus_panel(pipeline: Pipeline) -> None:
         follow_index(pipeline)
         if not files:
             st.info(f"No articles indexed yet: add some below or put them in {settings.corpus_dir}/.")
-        for rel, entry in sorted(files.items()):
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.indexed_at))
-            plain(rel, style="font-weight: 600")
-            st.caption(f"{entry.chunks} chunks, indexed {when}")
-            st.button("Summarize", key=f"summarize-{rel}", on_click=queue, args=(("summarize", rel),))
+        else:
+            files_page(files)
         if len(files) > 1:
             st.button("Summarize all articles", on_click=queue, args=(("summarize-all", ""),))
         st.button("Re-index the corpus folder", on_click=queue, args=(("reindex", ""),))

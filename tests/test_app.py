@@ -141,3 +141,22 @@ def test_articles_indexed_meanwhile_appear_with_a_note(
     assert "lisbon.txt" in sidebar_text(app)
     app.run()
     assert not app.sidebar.success  # said once
+
+
+def test_the_corpus_panel_pages_and_filters_thousands_of_files(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_pipeline: Callable[..., Pipeline]
+) -> None:
+    for n in range(2000):
+        (corpus / f"brief-{n:04}.txt").write_text(f"Harbour brief {n}: cranes moved {n} containers on day {n}.")
+    make_pipeline(llm="extractive").ingest()
+    at = start(tmp_path, monkeypatch, corpus)
+    assert any(c.value.startswith("2002 articles") for c in at.sidebar.caption)
+    summarize = [b for b in at.sidebar.button if str(b.key).startswith("summarize-")]
+    assert len(summarize) == 20  # one page, not 2,002 widgets
+    assert at.sidebar.number_input[0].max == 101
+    at.sidebar.number_input[0].set_value(101).run()
+    assert "brief-1999.txt" in sidebar_text(at)
+    at.sidebar.text_input[0].set_value("brief-004").run()  # 0040-0049: one page, and the page is put back
+    assert any(c.value.endswith("; 10 match") for c in at.sidebar.caption)
+    assert "brief-0042.txt" in sidebar_text(at) and "brief-1999.txt" not in sidebar_text(at)
+    assert not at.exception
