@@ -1,8 +1,11 @@
 """Sentences the bundled models wrote, each with the passage it cited, for labelling by hand (evals/support.yaml).
 
-`python -m evals.support_candidates --answers RUN.json ... --summaries MODEL ... --out FILE.yaml`:
-`--answers` reads `python -m evals --json` runs (shown answers and the sentences of refused ones, from their
-trace); `--summaries` summarizes each seed article and both together with that bundled model. A shown
+`python -m evals.support_candidates --answers RUN.json ... --summaries MODEL ... --realtimeqa WEEK ... --out
+FILE.yaml`: `--answers` reads `python -m evals --json` runs (shown answers and the sentences of refused ones,
+from their trace); `--summaries` summarizes each seed article and both together with that bundled model;
+`--realtimeqa` asks a RealTime QA 2024 week's dev-set questions (evals/realtimeqa.yaml) with the bundled 1.5B
+over that week's articles, as `make bench NAME=qa` does (imported under data/bench/realtimeqa/WEEK), and reads
+the answers like `--answers`. A shown
 sentence's passage is the one holding the citation the answer shows; a refused answer's sentence's passage is
 the prompt passage its marker named (as the model wrote it); a bullet's, the chunk holding its first
 citation. The output has `label: ""` and `reason: ""` for a person to fill in by reading the passage.
@@ -13,6 +16,7 @@ committed (RealTime QA articles).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import re
 from pathlib import Path
@@ -105,13 +109,45 @@ def from_summaries(model: str, corpus: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def realtimeqa_answers(weeks: list[str], out: Path) -> Path:
+    """The dev-set questions of `weeks` answered by the bundled 1.5B, written to `out` as a `python -m evals
+    --json` run (the `questions` part), sources shown relative to the project."""
+    from benchmarks import qa
+    from benchmarks.common import ROOT
+    from rag.config import Settings
+    from rag.index.embeddings import configured_embeddings
+    from rag.pipeline import Pipeline
+
+    embeddings = configured_embeddings(Settings())
+    cases = qa.realtimeqa_cases(None)
+    questions = []
+    for week in weeks:
+        qa.prepare(week, embeddings)
+        settings = qa.corpus_settings(week, llm="bundled", models_dir=ROOT / "data" / "models")
+        pipeline = Pipeline(settings, embeddings=embeddings)
+        try:
+            for case in cases[week]:
+                as_of = dt.date.fromisoformat(case.as_of) if case.as_of else None
+                answer = json.loads(json.dumps(pipeline.ask(case.question, as_of=as_of).to_json()))
+                text = json.dumps(answer).replace(f"{ROOT.as_posix()}/", "")  # data/bench/... as the files are named
+                questions.append({"answer": json.loads(text), "case": {"id": case.id, "question": case.question}})
+                print(f"{case.id}: {answer['answer'][:80]!r}", flush=True)
+        finally:
+            pipeline.close()
+    out.write_text(json.dumps({"questions": questions}, ensure_ascii=False, indent=1), encoding="utf-8")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.support_candidates", description=__doc__)
     parser.add_argument("--answers", type=Path, action="append", default=[], help="a `python -m evals --json` run")
     parser.add_argument("--summaries", action="append", default=[], help="a bundled model to summarize with")
+    parser.add_argument("--realtimeqa", action="append", default=[], metavar="WEEK", help="e.g. 20240726")
     parser.add_argument("--corpus", type=Path, default=Path("corpus"))
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
+    if args.realtimeqa:
+        args.answers.append(realtimeqa_answers(args.realtimeqa, args.out.with_suffix(".answers.json")))
     rows = [row for path in args.answers for row in from_answers(path)]
     rows += [row for model in args.summaries for row in from_summaries(model, args.corpus)]
     unique = list({(r["sentence"], r["source"], r["start"]): r for r in rows}.values())
