@@ -44,7 +44,7 @@ from evals import dataset, metrics
 SYSTEMS = ("cited-extractive", "closed-1.5b", "cited-1.5b", "langchain-1.5b", "cited-0.5b")
 EXTRA = ("cited-evidence-1.5b", "cited-evidence-0.5b")  # evidence-first answers (RAG_ANSWER_STYLE=evidence)
 SETS = ("realtimeqa", "seed")
-BENCH = ROOT / "data" / "bench" / "realtimeqa"
+BENCH = realtimeqa.BENCH
 MODELS = {"1.5b": "qwen2.5-coder-1.5b", "0.5b": "qwen2.5-coder-0.5b"}
 DONT_KNOW = re.compile(
     r"\b(i don'?t know|i do not know|don'?t have (?:enough )?information|cannot answer|can'?t answer|"
@@ -89,16 +89,12 @@ def corpus_settings(corpus: str, **overrides: Any) -> Any:
 
 def prepare(corpus: str, embeddings: Any) -> None:
     """Import a week's articles (once) and bring its index up to date."""
-    from rag.importing import Fields
     from rag.pipeline import Pipeline
 
+    if corpus != "seed":
+        realtimeqa.imported(corpus)
     pipeline = Pipeline(corpus_settings(corpus, llm="extractive"), embeddings=embeddings)
     try:
-        if corpus != "seed" and not any(pipeline.corpus.folder.glob("*.md")):
-            pipeline.corpus.folder.mkdir(parents=True, exist_ok=True)
-            source = realtimeqa.DATA / f"{corpus}_gcs.jsonl"
-            imported = pipeline.import_articles(source, Fields(list_field="search_result"))
-            print(f"{corpus}: imported {len(imported.imported)} articles", flush=True)
         ingested = pipeline.ingest()
         print(f"{corpus}: index up to date ({ingested.summary()})", flush=True)
     finally:

@@ -24,6 +24,30 @@ from benchmarks.common import BENCHDATA, ROOT, require
 
 DATA = BENCHDATA / "realtimeqa" / "2024"
 DEV_SET = ROOT / "evals" / "realtimeqa.yaml"
+BENCH = ROOT / "data" / "bench" / "realtimeqa"  # each week's imported articles and index (never committed)
+
+
+def imported(week: str) -> Path:
+    """The corpus folder of `week`'s articles, written once with `rag import` from the data. File names come
+    from dates and titles in the data's order, so an import from scratch names every file as before (files
+    referenced by evals/support.yaml rely on it)."""
+    from rag.importing import Fields, import_jsonl
+
+    folder = BENCH / week / "corpus"
+    if not any(folder.glob("*.md")):
+        report = import_jsonl(require(DATA / f"{week}_gcs.jsonl"), folder, Fields(list_field="search_result"))
+        print(f"{week}: imported {len(report.imported)} articles", flush=True)
+    return folder
+
+
+def source_file(source: str) -> Path:
+    """The file of a passage's `source` (relative to the project); one under data/bench/realtimeqa/WEEK is
+    imported first if it is missing (a fresh clone)."""
+    path = ROOT / source
+    parts = Path(source).parts
+    if not path.exists() and parts[:3] == ("data", "bench", "realtimeqa") and len(parts) > 3:
+        imported(parts[3])
+    return path
 
 
 def questions(week: str) -> list[dict[str, Any]]:

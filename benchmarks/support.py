@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import BENCHDATA, ROOT, median, p95, require, table, write_json
+from benchmarks import realtimeqa
+from benchmarks.common import BENCHDATA, median, p95, require, table, write_json
 from rag.config import Settings
 from rag.types import Passage
 
@@ -61,7 +62,7 @@ def load_labelled(path: Path, limit: int | None) -> list[Case]:
     for row in yaml.safe_load(require(path).read_text(encoding="utf-8")):
         if row["label"] not in ("supported", "unsupported"):
             continue
-        text = load(ROOT / row["source"]).text[row["start"] : row["end"]]
+        text = load(realtimeqa.source_file(row["source"])).text[row["start"] : row["end"]]
         passage = Passage(row["id"], row["source"], row["start"], row["end"], text, "", "")
         cases.append(Case(row["sentence"], row["label"] == "supported", [passage]))
     return cases[:limit] if limit else cases

@@ -3,10 +3,10 @@
 `python -m evals.support_candidates --answers RUN.json ... --summaries MODEL ... --realtimeqa WEEK ... --out
 FILE.yaml`: `--answers` reads `python -m evals --json` runs (shown answers and the sentences of refused ones,
 from their trace); `--summaries` summarizes each seed article and both together with that bundled model;
-`--realtimeqa` asks a RealTime QA 2024 week's dev-set questions (evals/realtimeqa.yaml) with the bundled 1.5B
-over that week's articles, as `make bench NAME=qa` does (imported under data/bench/realtimeqa/WEEK), and reads
-the answers like `--answers`. A shown
-sentence's passage is the one holding the citation the answer shows; a refused answer's sentence's passage is
+`--realtimeqa` asks a RealTime QA 2024 week's dev-set questions (evals/realtimeqa.yaml) with a bundled model
+(`--realtimeqa-model`, default the 1.5B) over that week's articles, as `make bench NAME=qa` does (imported
+under data/bench/realtimeqa/WEEK), and reads the answers like `--answers`. A shown sentence's passage is the
+one holding the citation the answer shows; a refused answer's sentence's passage is
 the prompt passage its marker named (as the model wrote it); a bullet's, the chunk holding its first
 citation. The output has `label: ""` and `reason: ""` for a person to fill in by reading the passage.
 The passage is kept as file + span, never as text, so the file can point into data that must not be
@@ -109,8 +109,8 @@ def from_summaries(model: str, corpus: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def realtimeqa_answers(weeks: list[str], out: Path) -> Path:
-    """The dev-set questions of `weeks` answered by the bundled 1.5B, written to `out` as a `python -m evals
+def realtimeqa_answers(weeks: list[str], out: Path, model: str = "qwen2.5-coder-1.5b") -> Path:
+    """The dev-set questions of `weeks` answered by the bundled `model`, written to `out` as a `python -m evals
     --json` run (the `questions` part), sources shown relative to the project."""
     from benchmarks import qa
     from benchmarks.common import ROOT
@@ -123,7 +123,7 @@ def realtimeqa_answers(weeks: list[str], out: Path) -> Path:
     questions = []
     for week in weeks:
         qa.prepare(week, embeddings)
-        settings = qa.corpus_settings(week, llm="bundled", models_dir=ROOT / "data" / "models")
+        settings = qa.corpus_settings(week, llm="bundled", bundled_model=model, models_dir=ROOT / "data" / "models")
         pipeline = Pipeline(settings, embeddings=embeddings)
         try:
             for case in cases[week]:
@@ -143,11 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--answers", type=Path, action="append", default=[], help="a `python -m evals --json` run")
     parser.add_argument("--summaries", action="append", default=[], help="a bundled model to summarize with")
     parser.add_argument("--realtimeqa", action="append", default=[], metavar="WEEK", help="e.g. 20240726")
+    parser.add_argument("--realtimeqa-model", default="qwen2.5-coder-1.5b", help="the bundled model for them")
     parser.add_argument("--corpus", type=Path, default=Path("corpus"))
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.realtimeqa:
-        args.answers.append(realtimeqa_answers(args.realtimeqa, args.out.with_suffix(".answers.json")))
+        answers = args.out.with_suffix(".answers.json")
+        args.answers.append(realtimeqa_answers(args.realtimeqa, answers, args.realtimeqa_model))
     rows = [row for path in args.answers for row in from_answers(path)]
     rows += [row for model in args.summaries for row in from_summaries(model, args.corpus)]
     unique = list({(r["sentence"], r["source"], r["start"]): r for r in rows}.values())
