@@ -193,6 +193,12 @@ def test_uploads_are_checked_then_ingested_and_deletions_leave_the_index(extract
         job = wait_for(http, added.json()["job"]["id"])
         assert job["state"] == "done" and job["report"]["paths_added"] == ["goats.txt"]
         assert http.post("/v1/files", files={"file": article}).status_code == 409  # already there
+        for n in range(40):  # an ingest long enough to be running when the next upload comes
+            (extractive.corpus.folder / f"port-{n:02}.txt").write_text(f"Port report {n}. " + "cranes " * 300)
+        running = http.post("/v1/ingest").json()
+        late = http.post("/v1/files", files={"file": ("more.txt", b"Herons were counted too.")}, params={"ingest": 1})
+        assert late.status_code == 201 and late.json()["job"] is None and "an ingest is running" in late.json()["note"]
+        wait_for(http, running["id"])
         hits = http.post("/v1/search", json={"query": "goats Lisbon", "k": 1}).json()
         assert hits[0]["source"].endswith("goats.txt")
         assert http.get("/v1/files", params={"q": "goat"}).json()["total"] == 1
@@ -201,7 +207,7 @@ def test_uploads_are_checked_then_ingested_and_deletions_leave_the_index(extract
         deleted = http.delete("/v1/files/goats.txt").json()
         assert deleted["deleted"].endswith("goats.txt")
         assert wait_for(http, deleted["job"]["id"])["report"]["paths_removed"] == ["goats.txt"]
-        assert http.get("/v1/files").json()["total"] == 2
+        assert http.get("/v1/files").json()["total"] == 2 + 40 + 1  # the seed, the port reports, more.txt
 
 
 def test_an_upload_over_the_size_limit_is_413(make_pipeline: Callable[..., Pipeline]) -> None:

@@ -236,9 +236,14 @@ def create_app(pipeline: Pipeline) -> FastAPI:
         (`?ingest=true` starts one)."""
         data = await file.read()
         saved = await run_in_threadpool(pipeline.add_upload, file.filename or "", data)
-        job = service.jobs.start() if ingest else None
         rel = saved.relative_to(pipeline.corpus.folder).as_posix()
-        return {"name": rel, "path": pipeline.corpus.display(rel), "job": job.to_json() if job else None}
+        added: dict[str, Any] = {"name": rel, "path": pipeline.corpus.display(rel), "job": None, "note": ""}
+        if ingest:  # the file is added either way: an ingest already running is a note, not an error
+            try:
+                added["job"] = service.jobs.start().to_json()
+            except Conflict as e:
+                added["note"] = f"not indexed yet: {e}"
+        return added
 
     @v1.delete("/files/{name:path}")
     def delete(name: str) -> dict[str, Any]:
