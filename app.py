@@ -233,10 +233,10 @@ def follow_index(pipeline: Pipeline) -> None:
     """Every few seconds, whether the index changed meanwhile (`python -m rag watch`, as `make run` starts it,
     or another session); if so the whole page is drawn again, with the new files and a note of what came.
     This session's own re-index updates what was seen (see `reindex`): redrawing would wipe its messages."""
-    files = len(pipeline.indexed_files())
-    seen = st.session_state.setdefault("index_seen", (pipeline.index.version(), files))
-    if seen[0] != pipeline.index.version():
-        st.session_state.index_seen = (pipeline.index.version(), files)
+    files, version = len(pipeline.indexed_files()), pipeline.index.version()
+    seen = st.session_state.setdefault("index_seen", (version, files))
+    if seen[0] != version:
+        st.session_state.index_seen = (version, files)
         if files != seen[1]:
             change = files - seen[1]
             articles = f"article{'s' * (abs(change) != 1)}"

@@ -128,9 +128,9 @@ def realtimeqa_answers(weeks: list[str], out: Path, model: str = "qwen2.5-coder-
         try:
             for case in cases[week]:
                 as_of = dt.date.fromisoformat(case.as_of) if case.as_of else None
-                answer = json.loads(json.dumps(pipeline.ask(case.question, as_of=as_of).to_json()))
-                text = json.dumps(answer).replace(f"{ROOT.as_posix()}/", "")  # data/bench/... as the files are named
-                questions.append({"answer": json.loads(text), "case": {"id": case.id, "question": case.question}})
+                text = json.dumps(pipeline.ask(case.question, as_of=as_of).to_json())
+                answer = json.loads(text.replace(f"{ROOT.as_posix()}/", ""))  # data/bench/... as the files are named
+                questions.append({"answer": answer, "case": {"id": case.id, "question": case.question}})
                 print(f"{case.id}: {answer['answer'][:80]!r}", flush=True)
         finally:
             pipeline.close()

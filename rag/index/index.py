@@ -13,7 +13,6 @@ import logging
 import shutil
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -139,17 +138,15 @@ class Index:
 
     def _files_on_server(self) -> dict[str, Entry]:
         from rag.index.manifest import Entry
-        from rag.index.store import iter_chunks
+        from rag.index.store import chunk_counts
 
         key = (self.generation(), self.store.count())
         if self._server_files is not None and self._server_files[0] == key:
             return self._server_files[1]
-        chunks: Counter[str] = Counter()
-        sha256: dict[str, str] = {}
-        for _, _, meta in iter_chunks(self.store, ["metadatas"]):
-            chunks[str(meta["source"])] += 1
-            sha256[str(meta["source"])] = str(meta.get("sha256", ""))
-        files = {path: Entry(path, sha256[path], n, "done", 0.0) for path, n in sorted(chunks.items())}
+        files = {
+            path: Entry(path, by_hash.most_common(1)[0][0], sum(by_hash.values()), "done", 0.0)
+            for path, by_hash in sorted(chunk_counts(self.store).items())
+        }
         self._server_files = (key, files)
         return files
 
