@@ -60,7 +60,7 @@ serve: setup
 
 # The eval set with the default (bundled) model: slow (minutes), so not part of `make test`.
 eval: setup
-	$(BIN)/python -m evals --json data/evals/bundled.json
+	$(BIN)/python -m evals --json data/evals/bundled.json --dataset evals/seed.yaml --dataset evals/summaries.yaml
 
 # One benchmark (minutes, not part of `make test`; see docs/benchmarks.md): make bench NAME=retrieval
 # ARGS="--split train --grid". Without NAME it lists them.
@@ -72,10 +72,11 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy rag evals benchmarks
 
-# Tests, then the eval set with the extractive backend as a gate (fast and exactly reproducible).
+# Tests, then the eval sets (questions, summaries) with the extractive backend as a gate (fast, reproducible).
 test: setup lint
 	$(BIN)/python -m pytest
-	$(BIN)/python -m evals --model extractive --config evals/gates-extractive.toml
+	$(BIN)/python -m evals --model extractive --config evals/gates-extractive.toml \
+		--dataset evals/seed.yaml --dataset evals/summaries.yaml
 
 fmt: setup
 	$(BIN)/ruff format .

@@ -24,6 +24,7 @@ from benchmarks.common import BENCHDATA, ROOT, require
 
 DATA = BENCHDATA / "realtimeqa" / "2024"
 DEV_SET = ROOT / "evals" / "realtimeqa.yaml"
+SUMMARY_CASES = ROOT / "evals" / "summaries-realtimeqa.yaml"
 BENCH = ROOT / "data" / "bench" / "realtimeqa"  # each week's imported articles and index (never committed)
 
 
@@ -48,6 +49,23 @@ def source_file(source: str) -> Path:
     if not path.exists() and parts[:3] == ("data", "bench", "realtimeqa") and len(parts) > 3:
         imported(parts[3])
     return path
+
+
+def summary_corpus(path: Path = SUMMARY_CASES) -> Path:
+    """The corpus folder for the summary cases in `path` (files named WEEK/NAME): each file copied from its week's
+    import, which is made first where missing. Returns the folder; its index goes in the folder beside it,
+    `data` (see `summary_settings`)."""
+    import shutil
+
+    folder = BENCH / "summaries" / "corpus"
+    for case in yaml.safe_load(path.read_text(encoding="utf-8")):
+        for name in case["summarize"]:
+            week, _, file = name.partition("/")
+            target = folder / week / file
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(require(imported(week) / file), target)
+    return folder
 
 
 def questions(week: str) -> list[dict[str, Any]]:

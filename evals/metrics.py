@@ -1,6 +1,7 @@
 """Scoring one answer against one case, and totals over a run. Pure functions on plain values.
 
-An answer here is what `rag` returns (`Answer.to_json()`): its text, whether it refused, and its citations.
+An answer here is what `rag` returns (`Answer.to_json()`): its text, whether it refused, and its citations; a
+summary is `Summary.to_json()`, and only its supported bullets count (an unsupported one is shown marked).
 A `choices` case is graded by `matched_choice`, with a similarity function passed in (MiniLM in `python -m evals`).
 """
 
@@ -28,6 +29,8 @@ class Score:
     seconds: float = 0.0
     choice: int | None = None  # for a choices case: the choice the answer states (None: none clearly)
     choice_correct: bool | None = None  # None for a facts case
+    words: int = 0  # a summary's words (its bullets')
+    supported: float | None = None  # a summary's share of supported bullets
 
     @property
     def fully_correct(self) -> bool:
@@ -146,6 +149,43 @@ def score(
     )
 
 
+def score_summary(case: Case, summary: dict[str, Any]) -> Score:
+    """Score one summary: facts in its supported bullets; its citations must be in the files summarized."""
+    bullets = summary["bullets"]
+    text = "\n".join(b["text"] for b in bullets if b["supported"])
+    cited = list(dict.fromkeys(c["source"] for c in summary["citations"]))
+    expected = set(case.summarize) | set(summary["sources"])  # as written in the case, and as the summary names them
+    return Score(
+        id=case.id,
+        facts_found=[fact_found(fact, text) for fact in case.facts],
+        cited=cited,
+        wrong_citations=[c for c in cited if c not in expected],
+        right_citation=bool(cited),
+        seconds=float(summary.get("timings", {}).get("total_s", 0.0)),
+        words=sum(len(b["text"].split()) for b in bullets),
+        supported=ratio(sum(b["supported"] for b in bullets), len(bullets)) if bullets else 0.0,
+    )
+
+
+def summary_totals(scores: Sequence[Score]) -> dict[str, float]:
+    """Totals over summary cases: fact coverage, fully covered summaries, length, support and time."""
+    facts = [f for s in scores for f in s.facts_found]
+    times = sorted(s.seconds for s in scores)
+    return {
+        "summary_coverage": ratio(sum(facts), len(facts)),
+        "summaries_covered": float(sum(s.fully_correct for s in scores)),
+        "summaries": float(len(scores)),
+        "summary_words": statistics.mean(s.words for s in scores) if scores else 0.0,
+        "summary_supported": statistics.mean(s.supported or 0.0 for s in scores) if scores else 0.0,
+        "summary_median_s": statistics.median(times) if times else 0.0,
+        "summary_p95_s": _p95(times),
+    }
+
+
+def _p95(times: list[float]) -> float:
+    return times[min(len(times) - 1, round(0.95 * (len(times) - 1)))] if times else 0.0
+
+
 def ratio(part: int, whole: int) -> float:
     """part / whole, and 1.0 for 0 / 0 (nothing to get wrong)."""
     return part / whole if whole else 1.0
@@ -174,7 +214,7 @@ def totals(cases: Sequence[Case], scores: Sequence[Score]) -> dict[str, float]:
         "fully_correct": float(sum(s.fully_correct for s in scores)),
         "questions": float(len(scores)),
         "median_s": statistics.median(times) if times else 0.0,
-        "p95_s": times[min(len(times) - 1, round(0.95 * (len(times) - 1)))] if times else 0.0,
+        "p95_s": _p95(times),
     }
 
 

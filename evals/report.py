@@ -7,7 +7,7 @@ from typing import Any
 from evals.dataset import Case
 from evals.metrics import Score
 
-HEADER = f"{'id':6} {'facts':>5} {'cites':7} {'refusal':8} {'retrieval':9} {'time':>7}  ok"
+HEADER = f"{'id':8} {'facts':>5} {'cites':7} {'refusal':8} {'retrieval':9} {'time':>7}  ok"
 
 
 def row(case: Case, s: Score) -> str:
@@ -18,16 +18,21 @@ def row(case: Case, s: Score) -> str:
     if case.sources and s.cited:
         cites = "wrong" if s.wrong_citations else ("ok" if s.right_citation else "none")
     refusal = ("refused" if s.refused else "answered") + ("" if s.refusal_correct else "!")
+    if case.summarize:  # no refusal to judge; the summary's length instead
+        cites = "wrong" if s.wrong_citations else ("ok" if s.cited else "none")
+        refusal = f"{s.words} w"
     hit = "-" if s.retrieval_hit is None else ("hit" if s.retrieval_hit else "miss")
     return (
-        f"{case.id:6} {facts:>5} {cites:7} {refusal:8} {hit:9} {s.seconds:6.1f}s  {'yes' if s.fully_correct else 'NO'}"
+        f"{case.id:8} {facts:>5} {cites:7} {refusal:8} {hit:9} {s.seconds:6.1f}s  {'yes' if s.fully_correct else 'NO'}"
     )
 
 
 def summary(totals: dict[str, float], k: int, model: str) -> str:
+    """The run's totals: for questions and for summaries, whichever the run had."""
     t = totals
-    return "\n".join(
-        [
+    lines = []
+    if "answer_accuracy" in t:
+        lines += [
             f"\n{model}, k={k}: {int(t['fully_correct'])}/{int(t['questions'])} fully correct "
             f"(answerable: {t['answer_accuracy']:.3f} right, {t['wrong_refusal_rate']:.3f} refused)",
             f"fact recall {t['fact_recall']:.3f} | citation precision {t['citation_precision']:.3f}, "
@@ -36,7 +41,14 @@ def summary(totals: dict[str, float], k: int, model: str) -> str:
             f"retrieval recall@{k} {t['retrieval_recall']:.3f} | latency median {t['median_s']:.2f} s, "
             f"p95 {t['p95_s']:.2f} s",
         ]
-    )
+    if "summary_coverage" in t:
+        lines += [
+            f"\n{model} summaries: {int(t['summaries_covered'])}/{int(t['summaries'])} cover every fact | "
+            f"fact coverage {t['summary_coverage']:.3f} | {t['summary_words']:.0f} words on average | "
+            f"supported bullets {t['summary_supported']:.3f} | median {t['summary_median_s']:.2f} s, "
+            f"p95 {t['summary_p95_s']:.2f} s",
+        ]
+    return "\n".join(lines)
 
 
 def baseline_facts(baseline: dict[str, Any]) -> dict[str, list[bool]]:
@@ -64,6 +76,15 @@ def markdown(
     failures = [(c, a, s) for c, a, s in results if not s.fully_correct]
     lines += ["", f"## Failing questions ({len(failures)})"]
     for case, answer, s in failures:
+        if case.summarize:
+            lines += ["", f"### {case.id}: summary of {', '.join(case.summarize)}", ""]
+            lines += [f"- {b['text']}{'' if b['supported'] else ' (unsupported)'}" for b in answer["bullets"]]
+            if answer.get("note"):
+                lines.append(f"Note: {answer['note']}")
+            missed = [" / ".join(f) for f, ok in zip(case.facts, s.facts_found, strict=True) if not ok]
+            lines += ["Missed facts: " + "; ".join(f"`{m}`" for m in missed)] if missed else []
+            lines += ["Citations outside the files: " + ", ".join(s.wrong_citations)] if s.wrong_citations else []
+            continue
         lines += [
             "",
             f"### {case.id}: {case.question}",

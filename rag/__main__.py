@@ -86,6 +86,12 @@ def _parser() -> argparse.ArgumentParser:
     summarize.add_argument("--json", action="store_true", help="print the verified result as one JSON object")
     summarize.add_argument("--refresh", action="store_true", help="ignore the cache and summarize again")
     summarize.add_argument("--quiet", action="store_true", help="no progress lines")
+    summarize.add_argument(
+        "--length",
+        choices=["short", "medium", "long"],
+        default="medium",
+        help="one article: short 2-3 bullets, medium 3-5 (default), long 5-7",
+    )
     _date_options(summarize)
 
     watch = commands.add_parser("watch", help="keep the index in step with the corpus folder until Ctrl-C")
@@ -224,6 +230,7 @@ def _summarize(args: argparse.Namespace) -> int:
             progress=None if args.quiet else progress,
             refresh=args.refresh,
             dates=_dates(args),
+            length=args.length,
         )
     shown = json.dumps(summary.to_json(), ensure_ascii=False, indent=2) if args.json else render_summary(summary)
     print(shown if args.json else terminal_safe(shown))

@@ -233,12 +233,16 @@ class Pipeline:
         progress: Progress | None = None,
         refresh: bool = False,
         dates: Dates | None = None,
+        length: str = "medium",
     ) -> Summary:
         """A cited summary of some files, of every file, or of the passages about a topic (exactly one of them);
         with `dates`, of every file or the topic's passages within that range. Cached by content, model and
-        settings; `refresh` ignores the cache. If the model fails, the summary is extractive, with a note (and
-        not cached)."""
-        from rag.answering.summarize import SummaryCache
+        settings; `refresh` ignores the cache. `length`: short, medium or long (see rag.answering.summarize.LENGTHS).
+        If the model fails, the summary is extractive, with a note (and not cached)."""
+        from rag.answering.summarize import LENGTHS, SummaryCache
+
+        if length not in LENGTHS:
+            raise RagError(f"unknown summary length {length!r}: use one of {', '.join(LENGTHS)}")
 
         topic = topic.strip()
         if sum([bool(files), everything, bool(topic)]) != 1:
@@ -260,18 +264,19 @@ class Pipeline:
             passages={src: [p.id for p in passages] for src, passages in articles.items()} if topic else {},
             topic=topic,
             dates=[dates.since, dates.until] if dates else [],
+            length=length,
         )
         if not refresh and (cached := cache.get(key)) is not None:
             return cached
         if not articles:  # a topic nothing in the corpus is about, or no article in the date range
-            summary = self.backend.extractive_summarizer.summarize({}, title, topic)
+            summary = self.backend.extractive_summarizer.summarize({}, title, topic, length=length)
             summary.note = (
                 "the articles say nothing about this: no passage is relevant enough"
                 if topic
                 else "no indexed article is dated within the range"
             )
             return summary
-        summary = self.backend.summarize(articles, title, topic, progress)
+        summary = self.backend.summarize(articles, title, topic, progress, length)
         if not summary.note:  # a fallback's summary is not kept: the model may work next time
             cache.put(key, summary)
         return summary

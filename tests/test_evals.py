@@ -185,3 +185,51 @@ def test_words_of_the_question_or_of_every_choice_do_not_state_a_choice() -> Non
     assert metrics.score(case, answer("Humphries beat him [1].", [NEWS])).choice == 0
     royals = Case("d2", "Who stands in?", choices=["Prince William", "Prince Harry"], answer=0)
     assert metrics.score(royals, answer("A prince will stand in [1].", [NEWS])).choice is None
+
+
+def summary(bullets: Sequence[tuple[str, bool]], sources: Sequence[str]) -> dict[str, Any]:
+    citations = [{"id": i, "source": s, "start": 0, "end": 1, "quote": "x"} for i, s in enumerate(sources, 1)]
+    return {
+        "bullets": [{"text": t, "supported": ok} for t, ok in bullets],
+        "citations": citations,
+        "sources": [NEWS],
+        "timings": {"total_s": 2.0},
+    }
+
+
+def test_summary_cases_count_facts_of_supported_bullets_and_citations_in_the_files(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(f"- id: s1\n  summarize: [{NEWS}]\n  facts: [[rare earth], [chip]]\n")
+    (case,) = dataset.load(path)
+    assert case.summarize == [NEWS] and case.question == ""
+    good = metrics.score_summary(case, summary([("Rare earths.", True), ("Chips too.", True)], [NEWS]))
+    assert good.fully_correct and good.words == 4 and good.supported == 1.0
+    marked = metrics.score_summary(case, summary([("Rare earths.", True), ("Chips.", False)], [NEWS]))
+    assert marked.facts_found == [True, False] and marked.supported == 0.5  # an unsupported bullet states nothing
+    elsewhere = metrics.score_summary(case, summary([("Rare earths and chips.", True)], [OTHER]))
+    assert elsewhere.wrong_citations == [OTHER] and not elsewhere.fully_correct
+    totals = metrics.summary_totals([good, marked])
+    assert totals["summary_coverage"] == 0.75 and totals["summaries_covered"] == 1.0
+    assert check_gates({"min_summary_coverage": 0.8}, totals, None) == ["summary_coverage 0.750 < 0.800"]
+    assert check_gates({"min_summary_coverage": 0.8}, {"fact_recall": 1.0}, None) == []  # not measured: holds
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("- {id: s1, summarize: [], facts: [[x]]}", "`summarize` must be a non-empty list"),
+        ("- {id: s1, summarize: [a.txt]}", "field `facts` is needed"),
+        ("- {id: s1, summarize: [a.txt], facts: [[x]], refuse: true}", "unknown key(s) refuse for a summary case"),
+    ],
+)
+def test_malformed_summary_cases_are_named(tmp_path: Path, entry: str, message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(entry)
+    with pytest.raises(DatasetError, match=re.escape(message)):
+        dataset.load(path)
+
+
+def test_the_summary_case_files_load() -> None:
+    seed = dataset.load(ROOT / "evals" / "summaries.yaml")
+    real = dataset.load(ROOT / "evals" / "summaries-realtimeqa.yaml")
+    assert len(seed) == 3 and len(real) >= 15 and all(c.summarize and c.facts for c in seed + real)

@@ -131,17 +131,22 @@ class Backend:
         return Answerability(self.chat_model())
 
     def summarize(
-        self, articles: dict[str, list[Passage]], title: str, topic: str, progress: Progress | None = None
+        self,
+        articles: dict[str, list[Passage]],
+        title: str,
+        topic: str,
+        progress: Progress | None = None,
+        length: str = "medium",
     ) -> Summary:
         """A summary by the model (map-reduce) or the extractive summarizer; if the model fails, the extractive
         summary with a note."""
         if not self.uses_model:
-            return self.extractive_summarizer.summarize(articles, title, topic, progress)
+            return self.extractive_summarizer.summarize(articles, title, topic, progress, length)
         s = self.settings
         llm = self.chat_model().bind(max_completion_tokens=s.summary_max_tokens)
         model = MapReduceSummarizer(llm, self.label, budget=s.context_tokens, min_support=s.min_support)
         summary, note = Fallback(model.summarize, self.extractive_summarizer.summarize, "an extractive summary")(
-            articles, title, topic, progress
+            articles, title, topic, progress, length
         )
         summary.note = note
         return summary

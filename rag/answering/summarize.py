@@ -45,13 +45,30 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-VERSION = 1  # part of the cache key: bump when prompts or selection change
-MAX_BULLETS = 7
+VERSION = 2  # part of the cache key: bump when prompts or selection change
+MAX_BULLETS = 7  # the most bullets of any summary (several articles: the comparison, then each one's points)
 
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
 _MARKERS = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 
 Progress = Callable[[int, int, str], None]  # (step, steps, what) before each model call
+
+
+@dataclass(frozen=True)
+class Length:
+    """How long a summary of one article is: about `words` words in `fewest` to `most` bullets."""
+
+    name: str
+    words: int
+    fewest: int
+    most: int
+
+
+LENGTHS = {
+    "short": Length("short", 40, 2, 3),
+    "medium": Length("medium", 60, 3, 5),  # the default: 3-5 bullets of at most ~25 words
+    "long": Length("long", 150, 5, 7),
+}
 
 
 @dataclass
@@ -155,12 +172,19 @@ class Summarizer(ABC):
     budget: int  # passage tokens per prompt: also how `Summary.sections` is counted
 
     def summarize(
-        self, articles: dict[str, list[Passage]], title: str, topic: str = "", progress: Progress | None = None
+        self,
+        articles: dict[str, list[Passage]],
+        title: str,
+        topic: str = "",
+        progress: Progress | None = None,
+        length: str = "medium",
     ) -> Summary:
         started = time.perf_counter()
         tiled = {source: tile(chunks) for source, chunks in articles.items() if chunks}
         read = sum(len(sections(passages, self.budget)) for passages in tiled.values())
-        bullets, citations = _finish(self.notes(tiled, topic, progress or (lambda *_: None)))
+        size = LENGTHS[length]
+        notes = self.notes(tiled, topic, progress or (lambda *_: None), size)
+        bullets, citations = _finish(notes, size.most if len(tiled) == 1 and not topic else MAX_BULLETS)
         return Summary(
             title=title,
             sources=list(tiled),
@@ -173,7 +197,7 @@ class Summarizer(ABC):
         )
 
     @abstractmethod
-    def notes(self, articles: dict[str, list[Passage]], topic: str, progress: Progress) -> list[Note]:
+    def notes(self, articles: dict[str, list[Passage]], topic: str, progress: Progress, length: Length) -> list[Note]:
         """Verified notes, best first, for articles given as {source: passages that tile the text}."""
 
 
@@ -186,7 +210,7 @@ class MapReduceSummarizer(Summarizer):
         self.budget = budget
         self.min_support = min_support
 
-    def notes(self, articles: dict[str, list[Passage]], topic: str, progress: Progress) -> list[Note]:
+    def notes(self, articles: dict[str, list[Passage]], topic: str, progress: Progress, length: Length) -> list[Note]:
         return self._map_reduce(articles, topic, progress)
 
     # --- with a model --------------------------------------------------------------------------------------
@@ -299,6 +323,7 @@ class SummaryCache:
         passages: dict[str, list[str]],
         topic: str,
         dates: list[str] | None = None,
+        length: str = "medium",
     ) -> dict[str, Any]:
         """What decides a summary: the model (and the server it runs on) and the settings it is made with, the
         collection (chunking and embedding settings), the summarized files' content hashes ({rel: sha256}) and,
@@ -314,6 +339,7 @@ class SummaryCache:
             "passages": passages,
             "topic": topic,
             **({"dates": dates} if dates else {}),  # absent when none: keys of earlier summaries stay valid
+            "length": length,
         }
 
     def _path(self, key: dict[str, Any]) -> Path:
@@ -392,12 +418,12 @@ def _note_groups(notes: list[Note], budget: int) -> list[list[Note]]:
     return groups
 
 
-def _finish(notes: list[Note]) -> tuple[list[Bullet], list[Citation]]:
-    """Notes -> at most 7 bullets, citations numbered 1..n across the summary (a quote cited twice keeps its
+def _finish(notes: list[Note], most: int) -> tuple[list[Bullet], list[Citation]]:
+    """Notes -> at most `most` bullets, citations numbered 1..n across the summary (a quote cited twice keeps its
     number)."""
     bullets: list[Bullet] = []
     citations: dict[tuple[str, int, int], Citation] = {}
-    for note in notes[:MAX_BULLETS]:
+    for note in notes[:most]:
         ids = []
         for c in note.citations:
             key = (c.source, c.start, c.end)

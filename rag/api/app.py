@@ -196,7 +196,13 @@ def create_app(pipeline: Pipeline) -> FastAPI:
         --json`."""
         dates = _range(body.since, body.until)
         make = partial(
-            pipeline.summarize, body.files, everything=body.all, topic=body.topic, refresh=body.refresh, dates=dates
+            pipeline.summarize,
+            body.files,
+            everything=body.all,
+            topic=body.topic,
+            refresh=body.refresh,
+            dates=dates,
+            length=body.length,
         )
         with service.admit():
             summary = await run_in_threadpool(service.taking_turn, make)

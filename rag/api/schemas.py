@@ -48,6 +48,7 @@ class SummarizeRequest(Strict):
     since: str = DATE
     until: str = DATE
     refresh: bool = False
+    length: Literal["short", "medium", "long"] = "medium"
 
 
 class IngestRequest(Strict):
