@@ -186,10 +186,16 @@ def reindex(pipeline: Pipeline) -> None:
 
 
 def summarize(pipeline: Pipeline, request: str, files: list[str], everything: bool = False) -> None:
+    """A summary made while the page shows its steps and each bullet as soon as it is checked (a preview: the
+    summary's own bullets follow)."""
     with st.status(md_text(f"{request}..."), expanded=True) as status:
         bar = st.progress(0.0, text="starting")
         summary = pipeline.summarize(
-            files, everything=everything, progress=lambda n, total, what: bar.progress(min(n / total, 1.0), text=what)
+            files,
+            everything=everything,
+            progress=lambda n, total, what: bar.progress(min(n / total, 1.0), text=what),
+            length=st.session_state.get("summary_length", "medium"),
+            on_note=lambda text, supported: show_claim(text, [], supported, "not supported", bullet=True),
         )
         status.update(label=md_text(request), state="complete", expanded=False)
     st.session_state.turns.append((request, summary))
@@ -276,6 +282,8 @@ def corpus_panel(pipeline: Pipeline) -> None:
             st.info(f"No articles indexed yet: add some below or put them in {settings.corpus_dir}/.")
         else:
             files_page(files)
+        if files:
+            st.radio("Summary length", ["short", "medium", "long"], index=1, horizontal=True, key="summary_length")
         if len(files) > 1:
             st.button("Summarize all articles", on_click=queue, args=(("summarize-all", ""),))
         st.button("Re-index the corpus folder", on_click=queue, args=(("reindex", ""),))

@@ -222,6 +222,9 @@ def _summarize(args: argparse.Namespace) -> int:
     def progress(step: int, steps: int, what: str) -> None:
         print(terminal_safe(f"[{step}/{steps}] {what}"), file=sys.stderr, flush=True)
 
+    def on_note(text: str, supported: bool) -> None:  # each bullet as soon as it is checked
+        print(terminal_safe(f"  - {text}{'' if supported else ' (unsupported)'}"), file=sys.stderr, flush=True)
+
     with _pipeline() as pipeline:
         summary = pipeline.summarize(
             args.files,
@@ -231,6 +234,7 @@ def _summarize(args: argparse.Namespace) -> int:
             refresh=args.refresh,
             dates=_dates(args),
             length=args.length,
+            on_note=None if args.quiet else on_note,
         )
     shown = json.dumps(summary.to_json(), ensure_ascii=False, indent=2) if args.json else render_summary(summary)
     print(shown if args.json else terminal_safe(shown))

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(120.0, gt=0, description="Seconds to wait for the model before giving up.")
     llm_max_tokens: int = Field(300, ge=16, description="Longest answer, in tokens.")
     summary_max_tokens: int = Field(400, ge=16, description="Longest model reply per summary step, in tokens.")
+    summary_seconds: float = Field(
+        120.0, gt=0, description="Time budget of one model summary: then it stops, with what it has read so far."
+    )
     llm_threads: int | None = Field(None, ge=1, description="Threads for the bundled model; default: all cores.")
     bundled_model: Literal["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"] = Field(
         "qwen2.5-coder-1.5b", description="Which bundled model: 1.5B answers better, 0.5B is about twice as fast."

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
 
     from rag.answering.answer import Answer, Answerer
-    from rag.answering.summarize import Progress, Summary
+    from rag.answering.summarize import Progress, Shown, Summary
     from rag.importing import Fields, ImportReport
     from rag.index.health import Finding
     from rag.index.index import Index
@@ -234,11 +234,14 @@ class Pipeline:
         refresh: bool = False,
         dates: Dates | None = None,
         length: str = "medium",
+        on_note: Shown | None = None,
     ) -> Summary:
         """A cited summary of some files, of every file, or of the passages about a topic (exactly one of them);
         with `dates`, of every file or the topic's passages within that range. Cached by content, model and
         settings; `refresh` ignores the cache. `length`: short, medium or long (see rag.answering.summarize.LENGTHS).
-        If the model fails, the summary is extractive, with a note (and not cached)."""
+        `progress` is called before each model step, `on_note` with each bullet checked on the way (a preview).
+        If the model fails, the summary is extractive, with a note (and not cached); one cut short by the time
+        budget (RAG_SUMMARY_SECONDS) says so in its note and is not cached either."""
         from rag.answering.summarize import LENGTHS, SummaryCache
 
         if length not in LENGTHS:
@@ -276,7 +279,7 @@ class Pipeline:
                 else "no indexed article is dated within the range"
             )
             return summary
-        summary = self.backend.summarize(articles, title, topic, progress, length)
+        summary = self.backend.summarize(articles, title, topic, progress, length, on_note)
         if not summary.note:  # a fallback's summary is not kept: the model may work next time
             cache.put(key, summary)
         return summary

@@ -98,8 +98,12 @@ def _stem(word: str) -> str:
 
 
 def _acronyms(text: str) -> str:
-    """`U.S.` -> `US`, so that both spellings compare equal."""
-    return re.sub(r"\b([A-Z])\.([A-Z])\.(?:([A-Z])\.)?", lambda m: "".join(g for g in m.groups() if g), text)
+    """`U.S.` (or `U. S.`, as models sometimes write it) -> `US`, so that the spellings compare equal.
+
+    >>> _acronyms("The U. S. and the U.K. and U.S.A.")
+    'The US and the UK and USA'
+    """
+    return re.sub(r"\b([A-Z])\. ?([A-Z])\.(?: ?([A-Z])\.)?", lambda m: "".join(g for g in m.groups() if g), text)
 
 
 def content_words(text: str) -> set[str]:

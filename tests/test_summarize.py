@@ -6,11 +6,15 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
+from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.prompt_values import ChatPromptValue
 from langchain_core.runnables import RunnableLambda
 
@@ -218,3 +222,58 @@ def test_extractive_summaries_state_the_facts_of_the_realtimeqa_cases(
     totals = metrics.summary_totals(scores)
     assert totals["summary_coverage"] >= 0.8 and totals["summary_words"] <= 90, totals
     assert all(not s.wrong_citations for s in scores)
+
+
+class StreamingChat(GenericFakeChatModel):
+    """A chat model that streams each scripted reply word by word (calling `on_llm_new_token`, as a real one
+    does), `delay` seconds a word; counts the words it wrote."""
+
+    delay: float = 0.0
+    written: int = 0
+
+    def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        for chunk in super()._stream(*args, **kwargs):
+            time.sleep(self.delay)
+            self.written += 1
+            yield chunk
+
+
+def test_bullets_are_shown_as_checked_and_the_model_stops_once_the_summary_is_full(
+    make_pipeline: Callable[..., Pipeline],
+) -> None:
+    facts = [
+        "The first round of talks lasted for two days in London [1].",
+        "Basant left London to attend a congressional hearing in Washington [1].",
+        "The focus of the talks is export controls on chips and rare earths [1].",
+        "Rutnick said the talks were going very very smoothly [1].",
+        "Trump received good reports from the talks [1].",
+        "US stock markets rose [1].",
+    ]
+    reply = "\n".join(f"- {f}" for f in facts)
+    model = StreamingChat(messages=itertools.repeat(AIMessage(reply)))
+    pipeline = make_pipeline(llm="openai", llm_base_url="http://127.0.0.1:9/v1", chat_model=model)
+    pipeline.ingest()
+    shown: list[tuple[str, bool]] = []
+    summary = pipeline.summarize([NEWS], length="short", on_note=lambda text, ok: shown.append((text, ok)))
+    written = [f.removesuffix(" [1].") + "." for f in facts]
+    assert [b.text for b in summary.bullets] == written[:3]  # short: at most 3 (and ~40 words), in the model's order
+    assert [text for text, _ in shown] == written[:3]  # each as soon as it was checked
+    assert model.written < len(reply.split()) * 2 - 10  # stopped at the fourth, well before the end (words, spaces)
+    assert all(b.supported for b in summary.bullets) and not summary.note
+    words = sum(len(b.text.split()) for b in pipeline.summarize([NEWS], length="medium").bullets)
+    assert 3 <= len(pipeline.summarize([NEWS], length="medium").bullets) <= 5 and words <= 70 + 15
+
+
+def test_a_summary_out_of_time_stops_with_what_it_read_and_says_so(
+    long_corpus: Path, make_pipeline: Callable[..., Pipeline]
+) -> None:
+    model = StreamingChat(messages=itertools.repeat(AIMessage("- The harbour of Arden opened in 1900 [1].")))
+    model.delay = 0.05  # about half a second a reply
+    settings = {"llm": "openai", "llm_base_url": "http://127.0.0.1:9/v1", "context_tokens": 600}
+    pipeline = make_pipeline(chat_model=model, summary_seconds=1.2, **settings)
+    pipeline.ingest()
+    summary = pipeline.summarize(["harbours.txt"])
+    assert summary.sections >= 4 and "time budget (1 s, RAG_SUMMARY_SECONDS) ran out" in summary.note
+    read = int(re.search(r"summary is of (\d+) of (\d+) sections", summary.note).group(1))  # type: ignore[union-attr]
+    assert 1 <= read < summary.sections and summary.bullets and summary.bullets[0].text.startswith("The harbour")
+    assert not pipeline.summarize(["harbours.txt"]).cached  # a partial summary is not kept

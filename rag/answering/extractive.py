@@ -25,7 +25,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from rag.answering.citations import Citation, defang_markers, verify
-from rag.answering.summarize import MAX_BULLETS, Length, Note, Progress, Summarizer
+from rag.answering.summarize import MAX_BULLETS, Length, Note, Progress, Shown, Summarizer
 from rag.text import content_words, numbers, sentence_spans
 from rag.types import Passage
 
@@ -113,7 +113,8 @@ class _Quote:
 
 
 class ExtractiveSummarizer(Summarizer):
-    """Summaries quoted from the articles (see the module docstring); `progress` is never called."""
+    """Summaries quoted from the articles (see the module docstring); `progress` and `on_note` are never called
+    (it takes a second or two)."""
 
     def __init__(self, embeddings: Embeddings, *, budget: int, min_support: float) -> None:
         self.embeddings = embeddings
@@ -121,7 +122,9 @@ class ExtractiveSummarizer(Summarizer):
         self.budget = budget
         self.min_support = min_support
 
-    def notes(self, articles: dict[str, list[Passage]], topic: str, progress: Progress, length: Length) -> list[Note]:
+    def notes(
+        self, articles: dict[str, list[Passage]], topic: str, progress: Progress, length: Length, on_note: Shown
+    ) -> tuple[list[Note], str]:
         """Quoted sentences: agreements across articles first, then each article's most central ones."""
         pool = [
             _Quote(source, order, passage, a, b)
@@ -131,7 +134,7 @@ class ExtractiveSummarizer(Summarizer):
         ]
         pool = [q for q in pool if q.text.lstrip("# ") != q.passage.title.strip()]  # a Markdown title line
         if not pool:
-            return []
+            return [], ""
         vectors = np.asarray(self.embeddings.embed_documents([q.text for q in pool]))
         similarity = vectors @ vectors.T
         by_source = {s: [i for i, q in enumerate(pool) if q.source == s] for s in articles}
@@ -164,7 +167,7 @@ class ExtractiveSummarizer(Summarizer):
                 if all(similarity[i, j] < REPEAT_SIMILARITY for j in chosen + points):
                     points.append(i)
         points.sort(key=lambda i: (list(by_source).index(pool[i].source), pool[i].order))
-        return notes + [self._quoted(pool[i].text, [pool[i]]) for i in points]
+        return notes + [self._quoted(pool[i].text, [pool[i]]) for i in points], ""
 
     def _scores(
         self,

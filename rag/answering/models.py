@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from rag.answering.extractive import ExtractiveAnswers, ExtractiveSummarizer
 from rag.answering.fallback import Fallback
-from rag.answering.summarize import MapReduceSummarizer, Progress, Summary
+from rag.answering.summarize import MapReduceSummarizer, Progress, Shown, Summary
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -137,18 +137,21 @@ class Backend:
         topic: str,
         progress: Progress | None = None,
         length: str = "medium",
+        on_note: Shown | None = None,
     ) -> Summary:
         """A summary by the model (map-reduce) or the extractive summarizer; if the model fails, the extractive
-        summary with a note."""
+        summary with a note (a summary cut short by its time budget keeps its own note)."""
         if not self.uses_model:
-            return self.extractive_summarizer.summarize(articles, title, topic, progress, length)
+            return self.extractive_summarizer.summarize(articles, title, topic, progress, length, on_note)
         s = self.settings
         llm = self.chat_model().bind(max_completion_tokens=s.summary_max_tokens)
-        model = MapReduceSummarizer(llm, self.label, budget=s.context_tokens, min_support=s.min_support)
-        summary, note = Fallback(model.summarize, self.extractive_summarizer.summarize, "an extractive summary")(
-            articles, title, topic, progress, length
+        model = MapReduceSummarizer(
+            llm, self.label, budget=s.context_tokens, min_support=s.min_support, seconds=s.summary_seconds
         )
-        summary.note = note
+        summary, note = Fallback(model.summarize, self.extractive_summarizer.summarize, "an extractive summary")(
+            articles, title, topic, progress, length, on_note
+        )
+        summary.note = note or summary.note
         return summary
 
     def close(self) -> None:

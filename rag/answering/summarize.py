@@ -5,10 +5,13 @@ turns the articles' passages into verified notes in its own way, and the base cl
 
 `MapReduceSummarizer` (a chat model) works within the model's context: each article's chunks (overlap cut
 off, so they tile the text once) are grouped into sections that fit the passage budget (tiktoken counts); the
-model writes cited bullets for each section (map); an article's section notes are combined into 3-7 bullets
-(reduce, in rounds if they do not fit one prompt). A long article is therefore read whole, section by section,
-never truncated. For several articles, one more step compares them (where they agree, where they differ), and
-each article's notes follow in turn. Every bullet is verified like an answer's sentences
+model writes cited bullets for each section (map); an article's section notes are combined (reduce, in rounds
+if they do not fit one prompt). A long article is therefore read whole, section by section, never truncated.
+The prompts ask for the main point first and the rest by importance, in as many bullets as the length asks
+(`LENGTHS`). For several articles, one more step compares them (where they agree, where they differ), and each
+article's notes follow in turn. Replies are streamed: each bullet is checked as soon as its line is complete
+and passed to `on_note` (a preview); a summary that runs past its time budget stops the model at its next token
+and is made of what was read, with a note saying what was not. Every bullet is verified like an answer's sentences
 (rag.answering.citations.verify) against the passages behind it, so citations are file + span and unsupported
 bullets are marked; only supported notes are passed on. Limits: a small model's comparison is often shallow
 (the check catches invented facts, not a wrong "they differ"), and a trimmed passage may start mid-sentence.
@@ -29,9 +32,11 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable
 
@@ -52,6 +57,7 @@ _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
 _MARKERS = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 
 Progress = Callable[[int, int, str], None]  # (step, steps, what) before each model call
+Shown = Callable[[str, bool], None]  # (text, supported) of each note as soon as it is checked
 
 
 @dataclass(frozen=True)
@@ -63,10 +69,15 @@ class Length:
     fewest: int
     most: int
 
+    @property
+    def bullet_words(self) -> int:
+        """The most words one bullet should have."""
+        return {"short": 15, "medium": 20}.get(self.name, 25)
+
 
 LENGTHS = {
     "short": Length("short", 40, 2, 3),
-    "medium": Length("medium", 60, 3, 5),  # the default: 3-5 bullets of at most ~25 words
+    "medium": Length("medium", 70, 3, 5),  # the default: 3-5 bullets of at most ~25 words, 40-70 words in all
     "long": Length("long", 150, 5, 7),
 }
 
@@ -178,13 +189,14 @@ class Summarizer(ABC):
         topic: str = "",
         progress: Progress | None = None,
         length: str = "medium",
+        on_note: Shown | None = None,
     ) -> Summary:
         started = time.perf_counter()
         tiled = {source: tile(chunks) for source, chunks in articles.items() if chunks}
         read = sum(len(sections(passages, self.budget)) for passages in tiled.values())
         size = LENGTHS[length]
-        notes = self.notes(tiled, topic, progress or (lambda *_: None), size)
-        bullets, citations = _finish(notes, size.most if len(tiled) == 1 and not topic else MAX_BULLETS)
+        notes, note = self.notes(tiled, topic, progress or (lambda *_: None), size, on_note or (lambda *_: None))
+        bullets, citations = _finish(within(notes, size) if len(tiled) == 1 and not topic else notes[:MAX_BULLETS])
         return Summary(
             title=title,
             sources=list(tiled),
@@ -194,76 +206,155 @@ class Summarizer(ABC):
             sections=read,
             topic=topic,
             timings={"total_s": time.perf_counter() - started},
+            note=note,
         )
 
     @abstractmethod
-    def notes(self, articles: dict[str, list[Passage]], topic: str, progress: Progress, length: Length) -> list[Note]:
-        """Verified notes, best first, for articles given as {source: passages that tile the text}."""
+    def notes(
+        self, articles: dict[str, list[Passage]], topic: str, progress: Progress, length: Length, on_note: Shown
+    ) -> tuple[list[Note], str]:
+        """Verified notes, best first, for articles given as {source: passages that tile the text}, and a note for
+        the reader ("" when there is nothing to say, e.g. what was left unread when time ran out)."""
 
 
 class MapReduceSummarizer(Summarizer):
     """Summaries written by a chat model (a LangChain runnable from a prompt to a message), read in sections."""
 
-    def __init__(self, llm: Runnable[Any, Any], model: str, *, budget: int, min_support: float) -> None:
+    def __init__(
+        self,
+        llm: Runnable[Any, Any],
+        model: str,
+        *,
+        budget: int,
+        min_support: float,
+        seconds: float = 120.0,
+    ) -> None:
         self.llm = llm
         self.model = model
         self.budget = budget
         self.min_support = min_support
+        self.seconds = seconds  # the time budget of one summary
+        self._deadline = 0.0
+        self._stopped = False
 
-    def notes(self, articles: dict[str, list[Passage]], topic: str, progress: Progress, length: Length) -> list[Note]:
-        return self._map_reduce(articles, topic, progress)
+    def notes(
+        self, articles: dict[str, list[Passage]], topic: str, progress: Progress, length: Length, on_note: Shown
+    ) -> tuple[list[Note], str]:
+        self._deadline = time.monotonic() + self.seconds
+        self._stopped = False
+        return self._map_reduce(articles, topic, progress, length, on_note)
 
     # --- with a model --------------------------------------------------------------------------------------
-    def _map_reduce(self, articles: dict[str, list[Passage]], topic: str, progress: Progress) -> list[Note]:
+    def _map_reduce(
+        self, articles: dict[str, list[Passage]], topic: str, progress: Progress, length: Length, on_note: Shown
+    ) -> tuple[list[Note], str]:
         """Map each section to notes; combine an article's sections (reduce); then, for several articles, a
-        comparison (where they agree and differ) followed by each article's notes in turn."""
+        comparison (where they agree and differ) followed by each article's notes in turn. Out of time, the
+        steps left are skipped and the notes so far are the summary."""
         parts = {source: sections(passages, self.budget) for source, passages in articles.items()}
         steps = sum(len(g) + (len(g) > 1) for g in parts.values()) + (len(parts) > 1)  # a guess: reduces may add
         counter = iter(range(1, 10**6))
         focus = f"Focus on what they say about: {topic}\n\n" if topic else ""
+        shape = {"fewest": length.fewest, "most": length.most, "words": length.bullet_words}
         by_source: dict[str, list[Note]] = {}
+        read = 0
         for source, groups in parts.items():
-            notes = []
+            notes: list[Note] = []
             for n, group in enumerate(groups, start=1):
+                if self._stopped:
+                    break
                 where = f", section {n} of {len(groups)}" if len(groups) > 1 else ""
                 progress(next(counter), steps, f"reading {source}{where}")
-                reply = self._run(MAP, {"focus": focus, "title": Path(source).name, "passages": format_passages(group)})
-                notes += self._verify(parse_bullets(reply), group)
-            if len(groups) > 1:
-                notes = self._combine(notes, focus, lambda what: progress(next(counter), steps, what))
+                values = {**shape, "focus": focus, "title": Path(source).name, "passages": format_passages(group)}
+                final = len(parts) == 1 and len(groups) == 1 and not topic  # these notes are the summary
+                full = (lambda notes: len(within(notes, length)) < len(notes)) if final else None
+                notes += self._step(MAP, values, partial(self._verify, passages=group), on_note, full)
+                read += 1
+            if len(groups) > 1 and notes and not self._stopped:
+                combine = partial(self._combine, focus=focus, shape=shape, on_note=on_note)
+                notes = combine(notes, lambda what: progress(next(counter), steps, what))
             by_source[source] = notes
+        unread = sum(len(g) for g in parts.values()) - read
+        note = (
+            f"the time budget ({self.seconds:.0f} s, RAG_SUMMARY_SECONDS) ran out: this summary is of "
+            f"{read} of {read + unread} sections (the rest was not read)"
+            if self._stopped
+            else ""
+        )
         if len(by_source) == 1:
-            return next(iter(by_source.values()))  # unsupported bullets stay, marked
+            return next(iter(by_source.values())), note  # unsupported bullets stay, marked
         by_source = {source: [n for n in notes if n.supported] for source, notes in by_source.items()}
+        if self._stopped:
+            return _round_robin(by_source), note
         progress(next(counter), steps, f"comparing {len(by_source)} articles")
         shown = _note_groups(_round_robin(by_source), self.budget)[0]
         listing = "\n\n".join(
             f"Notes from {Path(source).name}:\n" + _format_notes([n for n in shown if n in notes], start=shown)
             for source, notes in by_source.items()
         )
-        reply = self._run(COMPARE, {"focus": focus, "passages": listing})
-        compared = self._verify_reduced(parse_bullets(reply), shown, cite_each_article=True)
+        compare = partial(self._verify_reduced, notes=shown, cite_each_article=True)
+        asked = 3  # COMPARE asks for exactly three bullets; a small model may go on copying notes
+        values = {"focus": focus, "passages": listing}
+        compared = self._step(COMPARE, values, compare, on_note, lambda notes: len(notes) > asked)[:asked]
         rest = [n for n in _round_robin(by_source) if not any(_repeats(n.text, c.text) for c in compared)]
-        return compared + rest
+        return compared + rest, note
 
-    def _combine(self, notes: list[Note], focus: str, progress: Callable[[str], None]) -> list[Note]:
-        """Reduce in rounds until one prompt holds all the notes (or the model stops condensing them)."""
+    def _combine(
+        self, notes: list[Note], progress: Callable[[str], None], *, focus: str, shape: dict[str, int], on_note: Shown
+    ) -> list[Note]:
+        """Reduce in rounds until one prompt holds all the notes (or the model stops condensing them); out of
+        time, the notes as they are."""
         for _ in range(5):
             kept = [n for n in notes if n.supported] or notes
             batches = _note_groups(kept, self.budget)
             progress(f"combining {len(kept)} notes")
-            notes = []
+            combined: list[Note] = []
             for batch in batches:
-                reply = self._run(REDUCE, {"focus": focus, "passages": _format_notes(batch)})
-                notes += self._verify_reduced(parse_bullets(reply), batch)
+                values = {**shape, "focus": focus, "passages": _format_notes(batch)}
+                combined += self._step(REDUCE, values, partial(self._verify_reduced, notes=batch), on_note)
+                if self._stopped:
+                    return combined + [n for b in batches[batches.index(batch) + 1 :] for n in b] or kept
+            notes = combined
             if len(batches) == 1 or len(notes) >= len(kept):
                 break
         return notes
 
-    def _run(self, prompt: ChatPromptTemplate, values: dict[str, Any]) -> str:
-        from langchain_core.output_parsers import StrOutputParser
-
-        return (prompt | self.llm | StrOutputParser()).invoke(values)
+    def _step(
+        self,
+        prompt: ChatPromptTemplate,
+        values: dict[str, Any],
+        verify: Callable[[list[str]], list[Note]],
+        on_note: Shown,
+        full: Callable[[list[Note]], bool] | None = None,
+    ) -> list[Note]:
+        """One model call, streamed: each bullet is checked (`verify`) when its line is complete and shown; the
+        notes of the whole reply are checked together at the end (a bullet may run over several lines). The
+        model is stopped at its next token once `full(notes so far)` holds (the summary has all it can use), or
+        past the deadline (then the steps left are skipped); the reply so far without its unfinished line is
+        used."""
+        reply, done = "", 0
+        shown: list[Note] = []
+        enough = threading.Event()
+        stop = _StopWhen(lambda: enough.is_set() or time.monotonic() > self._deadline)
+        try:
+            for chunk in (prompt | self.llm).stream(values, {"callbacks": [stop]}):
+                reply += chunk.content if isinstance(chunk.content, str) else ""
+                lines = reply.split("\n")
+                for line in lines[done:-1]:
+                    for note in verify(parse_bullets(line)):
+                        if full and full([*shown, note]):  # one more than the summary can use: stop here
+                            enough.set()
+                            break
+                        on_note(note.text, note.supported)
+                        shown.append(note)
+                done = max(done, len(lines) - 1)
+        except _Stop:
+            self._stopped = not enough.is_set()
+            reply = reply[: reply.rfind("\n") + 1]
+        if not enough.is_set() and not self._stopped:
+            for note in verify(parse_bullets(reply.split("\n")[-1])):
+                on_note(note.text, note.supported)
+        return verify(parse_bullets(reply))
 
     def _verify(self, bullets: list[str], passages: list[Passage], cite_each_article: bool = False) -> list[Note]:
         """Each bullet checked against the passages it cites (several cited passages count together). A bullet is
@@ -306,6 +397,24 @@ class MapReduceSummarizer(Summarizer):
             return "".join(f"[{index[p]}]" for c in cited if 1 <= c <= len(notes) for p in notes[c - 1].passages)
 
         return self._verify([_MARKERS.sub(to_passages, b) for b in bullets], passages, cite_each_article)
+
+
+class _Stop(Exception):
+    """Raised in the model's token callback to stop it (closing a LangChain stream would not: see
+    rag.answering.answer.StopWhen)."""
+
+
+class _StopWhen(BaseCallbackHandler):
+    """Stops the model at its next token once `should()` holds."""
+
+    raise_error = True
+
+    def __init__(self, should: Callable[[], bool]) -> None:
+        self.should = should
+
+    def on_llm_new_token(self, token: Any, **kwargs: Any) -> None:
+        if self.should():
+            raise _Stop
 
 
 class SummaryCache:
@@ -418,12 +527,25 @@ def _note_groups(notes: list[Note], budget: int) -> list[list[Note]]:
     return groups
 
 
-def _finish(notes: list[Note], most: int) -> tuple[list[Bullet], list[Citation]]:
-    """Notes -> at most `most` bullets, citations numbered 1..n across the summary (a quote cited twice keeps its
-    number)."""
+def within(notes: list[Note], length: Length) -> list[Note]:
+    """The first notes that fit the length: at least `fewest`, then more while the words stay within `words`,
+    never more than `most`."""
+    kept: list[Note] = []
+    words = 0
+    for note in notes:
+        size = len(note.text.split())
+        if len(kept) == length.most or (len(kept) >= length.fewest and words + size > length.words):
+            break
+        kept.append(note)
+        words += size
+    return kept
+
+
+def _finish(notes: list[Note]) -> tuple[list[Bullet], list[Citation]]:
+    """Notes -> bullets, citations numbered 1..n across the summary (a quote cited twice keeps its number)."""
     bullets: list[Bullet] = []
     citations: dict[tuple[str, int, int], Citation] = {}
-    for note in notes[:most]:
+    for note in notes:
         ids = []
         for c in note.citations:
             key = (c.source, c.start, c.end)
