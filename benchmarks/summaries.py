@@ -1,27 +1,36 @@
-"""Summaries on CNN/DailyMail: ROUGE of the project's summaries against the reference highlights.
+"""Summaries: ROUGE on CNN/DailyMail, and the facts the summary eval cases expect.
 
-The first N validation articles (default 100) are written as .txt files, indexed with the project's ingest,
-and summarized one by one with `Pipeline.summarize` (cache bypassed) for each backend asked for. ROUGE-1,
-ROUGE-2 and ROUGE-Lsum F1 x 100 (rouge-score, Porter stemming; bullets one per line) against the
-references, next to Lead-3 (the article's first three sentences) on the same articles; Lead-3 over all 1,000
-articles checks our scoring against the published figure (R1 28.58, R2 10.61, RLsum 25.37).
+1. ROUGE: the first N CNN/DailyMail validation articles (default 100) are written as .txt files, indexed with
+the project's ingest and summarized one by one with `Pipeline.summarize` (default length, cache bypassed) for
+each backend asked for. ROUGE-1, ROUGE-2 and ROUGE-Lsum F1 x 100 (rouge-score, Porter stemming; bullets one per
+line) against the references, next to Lead-3 (the article's first three sentences) on the same articles;
+Lead-3 over all 1,000 articles checks our scoring against the published figure (R1 28.58, R2 10.61, RLsum
+25.37). Also: words per summary (mean), time per summary (median, p95), bullets, the share that pass the check.
+2. Fact coverage: the summary eval cases (evals/summaries.yaml on the seed corpus, evals/summaries-realtimeqa.yaml
+on 16 RealTime QA 2024 articles), scored as `python -m evals` scores them (facts in supported bullets).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import statistics
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import BENCHDATA, RESULTS, median, peak_rss_mb, require, table, write_json
+from benchmarks.common import BENCHDATA, RESULTS, ROOT, median, p95, peak_rss_mb, require, table, write_json
 from rag.config import Settings
 from rag.pipeline import Pipeline
 from rag.text import sentence_spans
 
 PUBLISHED_LEAD3 = {"rouge1": 28.58, "rouge2": 10.61, "rougeLsum": 25.37}
 KEYS = ("rouge1", "rouge2", "rougeLsum")
+BACKENDS = {  # name: (RAG_LLM, bundled model)
+    "extractive": ("extractive", "qwen2.5-coder-1.5b"),
+    "bundled": ("bundled", "qwen2.5-coder-1.5b"),
+    "bundled-0.5b": ("bundled", "qwen2.5-coder-0.5b"),
+}
 
 
 def load_articles() -> list[dict[str, str]]:
@@ -46,50 +55,88 @@ def rouge(pairs: list[tuple[str, str]]) -> dict[str, float]:
     return {key: round(100 * value / len(pairs), 2) for key, value in totals.items()}
 
 
-def run_backend(backend: str, articles: list[dict[str, str]], folder: Path, bundled: str) -> dict[str, Any]:
+def pipeline_for(backend: str, corpus: Path, data: Path) -> Pipeline:
+    llm, bundled = BACKENDS[backend]
     settings = Settings(
         _env_file=None,
-        corpus_dir=folder / "corpus",
-        data_dir=folder / "data",
-        llm=backend,
+        corpus_dir=corpus,
+        data_dir=data,
+        llm=llm,
         bundled_model=bundled,
-        models_dir=Path("data") / "models",
+        models_dir=ROOT / "data" / "models",
     )
-    pipeline = Pipeline(settings)
+    return Pipeline(settings)
+
+
+def run_rouge(backend: str, articles: list[dict[str, str]], folder: Path) -> dict[str, Any]:
+    pipeline = pipeline_for(backend, folder / "corpus", folder / "data")
     pipeline.ingest()
-    pairs, seconds, bullets, supported, notes = [], [], 0, 0, 0
-    for n, row in enumerate(articles, start=1):
-        started = time.perf_counter()
-        summary = pipeline.summarize([f"{row['id']}.txt"], refresh=True)
-        seconds.append(time.perf_counter() - started)
-        pairs.append(("\n".join(b.text for b in summary.bullets), row["highlights"]))
-        bullets += len(summary.bullets)
-        supported += sum(b.supported for b in summary.bullets)
-        notes += bool(summary.note)
-        if n % 10 == 0 or n == len(articles):
-            print(f"  {backend}: {n}/{len(articles)} articles, median {median(seconds):.1f} s each", flush=True)
+    pairs, seconds, words, bullets, supported, notes = [], [], [], 0, 0, 0
+    try:
+        for n, row in enumerate(articles, start=1):
+            started = time.perf_counter()
+            summary = pipeline.summarize([f"{row['id']}.txt"], refresh=True)
+            seconds.append(time.perf_counter() - started)
+            pairs.append(("\n".join(b.text for b in summary.bullets), row["highlights"]))
+            words.append(sum(len(b.text.split()) for b in summary.bullets))
+            bullets += len(summary.bullets)
+            supported += sum(b.supported for b in summary.bullets)
+            notes += bool(summary.note)
+            if n % 10 == 0 or n == len(articles):
+                print(f"  {backend}: {n}/{len(articles)} articles, median {median(seconds):.1f} s each", flush=True)
+    finally:
+        pipeline.close()
     return {
         **rouge(pairs),
         "articles": len(articles),
         "model": pipeline.model_label,
+        "words": round(statistics.mean(words), 1),
         "median_s": round(median(seconds), 2),
+        "p95_s": round(p95(seconds), 2),
         "bullets_per_summary": round(bullets / len(articles), 2),
         "supported_share": round(supported / bullets, 3) if bullets else 0.0,
-        "fallbacks": notes,  # summaries where the model failed and the extractive one stood in
+        "with_note": notes,  # the model failed (an extractive stand-in) or ran out of time (partial)
         "peak_rss_mb": round(peak_rss_mb()),
     }
+
+
+def run_facts(backend: str) -> dict[str, Any]:
+    """Fact coverage on the summary eval cases: the seed ones on the project's corpus (its own index in a
+    results folder), the RealTime QA ones on their gathered corpus (imported from ../shared first)."""
+    from benchmarks.realtimeqa import SUMMARY_CASES, summary_corpus
+    from evals import dataset, metrics
+
+    sets = [
+        ("seed", ROOT / "evals" / "summaries.yaml", ROOT / "corpus", RESULTS / "summary-cases" / "seed"),
+        ("realtimeqa", SUMMARY_CASES, summary_corpus(), RESULTS / "summary-cases" / "realtimeqa"),
+    ]
+    out: dict[str, Any] = {}
+    every = []
+    for name, path, corpus, data in sets:
+        pipeline = pipeline_for(backend, corpus, data / backend)
+        pipeline.ingest()
+        try:
+            cases = dataset.load(path)
+            scores = [metrics.score_summary(c, pipeline.summarize(c.summarize, refresh=True).to_json()) for c in cases]
+        finally:
+            pipeline.close()
+        every += scores
+        out[name] = {
+            **metrics.summary_totals(scores),
+            "missed": {s.id: s.facts_found for s in scores if not all(s.facts_found)},
+        }
+        print(f"  {backend}: {name} cases, fact coverage {out[name]['summary_coverage']:.3f}", flush=True)
+    out["all"] = metrics.summary_totals(every)
+    return out
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks summaries", description=__doc__)
     parser.add_argument("--limit", type=int, default=100, help="how many articles (default 100)")
     parser.add_argument("--offset", type=int, default=0, help="skip this many first (a tuning slice: 500)")
-    parser.add_argument(
-        "--backend", action="append", choices=["extractive", "bundled"], help="repeatable; default: both"
-    )
-    parser.add_argument(
-        "--bundled-model", default="qwen2.5-coder-1.5b", choices=["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"]
-    )
+    parser.add_argument("--backend", action="append", choices=list(BACKENDS), help="repeatable; default: all three")
+    parser.add_argument("--skip-rouge", action="store_true", help="only the fact coverage of the eval cases")
+    parser.add_argument("--skip-facts", action="store_true", help="only ROUGE on CNN/DailyMail")
     args = parser.parse_args(argv)
 
     every = load_articles()
@@ -101,26 +148,59 @@ def main(argv: list[str]) -> int:
         if not path.exists():
             path.write_text(row["article"], encoding="utf-8")
 
-    results: dict[str, dict[str, Any]] = {
-        "lead3 (all 1,000)": {**rouge([(lead3(r["article"]), r["highlights"]) for r in every]), "articles": len(every)},
-        "lead3": {**rouge([(lead3(r["article"]), r["highlights"]) for r in articles]), "articles": len(articles)},
-    }
-    for backend in args.backend or ["extractive", "bundled"]:
-        results[backend] = run_backend(backend, articles, folder, args.bundled_model)
+    results: dict[str, dict[str, Any]] = {}
+    if not args.skip_rouge:
+        results["lead3 (all 1,000)"] = {
+            **rouge([(lead3(r["article"]), r["highlights"]) for r in every]),
+            "articles": len(every),
+        }
+        results["lead3"] = {
+            **rouge([(lead3(r["article"]), r["highlights"]) for r in articles]),
+            "articles": len(articles),
+            "words": round(statistics.mean(len(lead3(r["article"]).split()) for r in articles), 1),
+        }
+    facts: dict[str, dict[str, Any]] = {}
+    for backend in args.backend or list(BACKENDS):
+        if not args.skip_rouge:
+            results[backend] = run_rouge(backend, articles, folder)
+        if not args.skip_facts:
+            facts[backend] = run_facts(backend)
 
-    rows = [
-        (
-            name,
-            str(r["articles"]),
-            *(f"{r[k]:.2f}" for k in KEYS),
-            f"{r['median_s']:.2f}" if "median_s" in r else "-",
-            f"{r['bullets_per_summary']:.1f}" if "bullets_per_summary" in r else "-",
-            f"{r['supported_share']:.3f}" if "supported_share" in r else "-",
-        )
-        for name, r in results.items()
-    ]
-    rows.append(("lead3, published (all 1,000)", "1000", *(f"{PUBLISHED_LEAD3[k]:.2f}" for k in KEYS), "-", "-", "-"))
-    print(table(rows, ("summarizer", "articles", "R1", "R2", "RLsum", "median s", "bullets", "supported")))
-    path = write_json("summaries", {"results": results, "published_lead3": PUBLISHED_LEAD3})
+    def cell(r: dict[str, Any], key: str, form: str) -> str:
+        return format(r[key], form) if key in r else "-"
+
+    if results:
+        rows = [
+            (
+                name,
+                str(r["articles"]),
+                *(f"{r[k]:.2f}" for k in KEYS),
+                cell(r, "words", ".1f"),
+                cell(r, "median_s", ".2f"),
+                cell(r, "p95_s", ".2f"),
+                cell(r, "bullets_per_summary", ".1f"),
+                cell(r, "supported_share", ".3f"),
+            )
+            for name, r in results.items()
+        ]
+        rows.append(("lead3, published (all 1,000)", "1000", *(f"{PUBLISHED_LEAD3[k]:.2f}" for k in KEYS), *"-" * 5))
+        heads = ("summarizer", "articles", "R1", "R2", "RLsum", "words", "median s", "p95 s", "bullets", "supported")
+        print(table(rows, heads))
+    if facts:
+        coverage = [
+            (
+                name,
+                *(f"{f[part]['summary_coverage']:.3f}" for part in ("seed", "realtimeqa", "all")),
+                f"{int(f['all']['summaries_covered'])}/{int(f['all']['summaries'])}",
+                f"{f['all']['summary_words']:.0f}",
+                f"{f['all']['summary_median_s']:.2f}",
+                f"{f['all']['summary_p95_s']:.2f}",
+            )
+            for name, f in facts.items()
+        ]
+        facts_heads = ("summarizer", "facts seed", "facts RTQA", "facts all", "all facts", "words", "median s", "p95 s")
+        print("\nFact coverage on the summary eval cases (facts in supported bullets):")
+        print(table(coverage, facts_heads))
+    path = write_json("summaries", {"results": results, "facts": facts, "published_lead3": PUBLISHED_LEAD3})
     print(f"\nwritten {path}")
     return 0
