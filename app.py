@@ -15,10 +15,12 @@ escapes text for the places Streamlit only takes Markdown (labels, captions, ale
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import logging
 import math
 import os
+import re
 import time
 from typing import Any
 
@@ -29,12 +31,14 @@ from rag.answering.answer import Answer, history_from_turns
 from rag.answering.citations import Citation
 from rag.answering.summarize import Summary
 from rag.config import Settings
+from rag.dates import phrase_dates
 from rag.errors import RagError, describe_error
 from rag.index.index import Index
 from rag.index.manifest import Entry
 from rag.index.state import ReadOnlyError
 from rag.pipeline import Pipeline
 from rag.text import md_text
+from rag.types import Dates
 
 logger = logging.getLogger("rag.app")
 
@@ -156,6 +160,8 @@ def show_summary(pipeline: Pipeline, summary: Summary) -> None:
     if not summary.bullets:
         st.warning("The articles say nothing about this." if summary.topic else "Nothing to summarize.")
     for b in summary.bullets:
+        if b.story:  # a digest: the story's dates, outlets and size above its bullet
+            st.caption(md_text(b.heading()))
         show_claim(b.text, b.citations, b.supported, "not supported", bullet=True)
     show_citations(pipeline, summary.citations)
     show_note(summary.note, summary.model, summary.timings.get("total_s", 0.0), cached=summary.cached)
@@ -185,9 +191,20 @@ def reindex(pipeline: Pipeline) -> None:
             st.warning(md_text(f"Skipped {skipped['path']}: {skipped['reason']}"))
 
 
-def summarize(pipeline: Pipeline, request: str, files: list[str], everything: bool = False) -> None:
-    """A summary made while the page shows its steps and each bullet as soon as it is checked (a preview: the
-    summary's own bullets follow)."""
+DIGEST = re.compile(r"^\s*(?:summari[sz]e|digest)\b", re.IGNORECASE)  # "summarize this week", "digest of May"
+
+
+def digest_dates(request: str) -> Dates | None:
+    """The date range of a chat message asking for a digest ("Summarize this week", "digest last 3 days"), or
+    None for anything else (a question)."""
+    return phrase_dates(request, dt.date.today())[0] if DIGEST.match(request) else None
+
+
+def summarize(
+    pipeline: Pipeline, request: str, files: list[str], everything: bool = False, dates: Dates | None = None
+) -> None:
+    """A summary (with `dates` alone: a digest, a bullet per story) made while the page shows its steps and
+    each bullet as soon as it is checked (a preview: the summary's own bullets follow)."""
     with st.status(md_text(f"{request}..."), expanded=True) as status:
         bar = st.progress(0.0, text="starting")
         summary = pipeline.summarize(
@@ -195,6 +212,7 @@ def summarize(pipeline: Pipeline, request: str, files: list[str], everything: bo
             everything=everything,
             progress=lambda n, total, what: bar.progress(min(n / total, 1.0), text=what),
             length=st.session_state.get("summary_length", "medium"),
+            dates=dates,
             on_note=lambda text, supported: show_claim(text, [], supported, "not supported", bullet=True),
         )
         status.update(label=md_text(request), state="complete", expanded=False)
@@ -286,6 +304,7 @@ def corpus_panel(pipeline: Pipeline) -> None:
             st.radio("Summary length", ["short", "medium", "long"], index=1, horizontal=True, key="summary_length")
         if len(files) > 1:
             st.button("Summarize all articles", on_click=queue, args=(("summarize-all", ""),))
+            st.button("This week's news (a digest)", on_click=queue, args=(("digest", "Summarize this week"),))
         st.button("Re-index the corpus folder", on_click=queue, args=(("reindex", ""),))
 
         st.header("Add articles")
@@ -308,6 +327,8 @@ def run_action(pipeline: Pipeline, action: tuple[str, Any]) -> None:
         summarize(pipeline, f"Summarize {arg}", [arg])
     elif kind == "summarize-all":
         summarize(pipeline, "Summarize all articles", [], everything=True)
+    elif kind == "digest":
+        summarize(pipeline, arg, [], dates=digest_dates(arg))
     elif kind == "upload":
         added = []
         for name, data in arg:
@@ -354,6 +375,10 @@ def main() -> None:
             try:
                 with st.spinner(f"Starting {pipeline.model_label}..."):
                     pipeline.start_model()  # slow only the first time
+                if dates := digest_dates(question):
+                    summarize(pipeline, question, [], dates=dates)
+                    show_summary(pipeline, st.session_state.turns[-1][1])
+                    return
                 answers = [(q, a.answer) for q, a in st.session_state.turns if isinstance(a, Answer)]
                 live, text, answer = st.empty(), "", None
                 for item in pipeline.ask_stream(question, history_from_turns(answers), k=k):

@@ -8,6 +8,9 @@ Lead-3 over all 1,000 articles checks our scoring against the published figure (
 25.37). Also: words per summary (mean), time per summary (median, p95), bullets, the share that pass the check.
 2. Fact coverage: the summary eval cases (evals/summaries.yaml on the seed corpus, evals/summaries-realtimeqa.yaml
 on 16 RealTime QA 2024 articles), scored as `python -m evals` scores them (facts in supported bullets).
+3. A digest of one RealTime QA 2024 week (`--digest-week`, default 20240726): every article of that week's
+corpus dated up to the quiz date (`summarize --until DATE`, about 150-230 articles): time, articles, stories,
+bullets, and the share of bullets that pass the support check.
 """
 
 from __future__ import annotations
@@ -130,13 +133,43 @@ def run_facts(backend: str) -> dict[str, Any]:
     return out
 
 
+def run_digest(backend: str, week: str) -> dict[str, Any]:
+    from benchmarks.realtimeqa import BENCH, imported
+    from rag.types import Dates
+
+    pipeline = pipeline_for(backend, imported(week), BENCH / week / "data")
+    pipeline.ingest()
+    try:
+        started = time.perf_counter()
+        summary = pipeline.summarize(dates=Dates("", f"{week[:4]}-{week[4:6]}-{week[6:]}"), refresh=True)
+        seconds = time.perf_counter() - started
+    finally:
+        pipeline.close()
+    bullets = summary.bullets
+    print(f"  {backend}: digest of {week} in {seconds:.0f} s: {summary.title}", flush=True)
+    for b in bullets:
+        print(f"    - {b.heading()}: {b.text}{'' if b.supported else ' (unsupported)'}", flush=True)
+    return {
+        "week": week,
+        "title": summary.title,
+        "articles": len(summary.sources),
+        "stories_written": len(bullets),
+        "seconds": round(seconds, 1),
+        "supported_share": round(sum(b.supported for b in bullets) / len(bullets), 3) if bullets else 0.0,
+        "note": summary.note,
+        "bullets": [{"text": b.text, "supported": b.supported, "story": b.story} for b in bullets],
+    }
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks summaries", description=__doc__)
     parser.add_argument("--limit", type=int, default=100, help="how many articles (default 100)")
     parser.add_argument("--offset", type=int, default=0, help="skip this many first (a tuning slice: 500)")
     parser.add_argument("--backend", action="append", choices=list(BACKENDS), help="repeatable; default: all three")
     parser.add_argument("--skip-rouge", action="store_true", help="only the fact coverage of the eval cases")
-    parser.add_argument("--skip-facts", action="store_true", help="only ROUGE on CNN/DailyMail")
+    parser.add_argument("--skip-facts", action="store_true", help="no fact coverage of the eval cases")
+    parser.add_argument("--skip-digest", action="store_true", help="no digest of a RealTime QA week")
+    parser.add_argument("--digest-week", default="20240726", help="the RealTime QA 2024 week to digest")
     args = parser.parse_args(argv)
 
     every = load_articles()
@@ -160,11 +193,14 @@ def main(argv: list[str]) -> int:
             "words": round(statistics.mean(len(lead3(r["article"]).split()) for r in articles), 1),
         }
     facts: dict[str, dict[str, Any]] = {}
+    digests: dict[str, dict[str, Any]] = {}
     for backend in args.backend or list(BACKENDS):
         if not args.skip_rouge:
             results[backend] = run_rouge(backend, articles, folder)
         if not args.skip_facts:
             facts[backend] = run_facts(backend)
+        if not args.skip_digest:
+            digests[backend] = run_digest(backend, args.digest_week)
 
     def cell(r: dict[str, Any], key: str, form: str) -> str:
         return format(r[key], form) if key in r else "-"
@@ -201,6 +237,21 @@ def main(argv: list[str]) -> int:
         facts_heads = ("summarizer", "facts seed", "facts RTQA", "facts all", "all facts", "words", "median s", "p95 s")
         print("\nFact coverage on the summary eval cases (facts in supported bullets):")
         print(table(coverage, facts_heads))
-    path = write_json("summaries", {"results": results, "facts": facts, "published_lead3": PUBLISHED_LEAD3})
+    if digests:
+        rows = [
+            (
+                name,
+                d["week"],
+                str(d["articles"]),
+                str(d["stories_written"]),
+                f"{d['seconds']:.0f}",
+                f"{d['supported_share']:.3f}",
+            )
+            for name, d in digests.items()
+        ]
+        print("\nDigest of a RealTime QA week (articles dated up to the quiz date):")
+        print(table(rows, ("summarizer", "week", "articles", "bullets", "seconds", "supported")))
+    payload = {"results": results, "facts": facts, "digests": digests, "published_lead3": PUBLISHED_LEAD3}
+    path = write_json("summaries", payload)
     print(f"\nwritten {path}")
     return 0

@@ -274,13 +274,21 @@ def render_summary(summary: Summary) -> str:
         lines.append("The articles say nothing about this." if summary.topic else "Nothing to summarize.")
     for b in summary.bullets:
         marks = "".join(f"[{c}]" for c in b.citations)
-        lines.append(f"- {b.text} {marks}".rstrip() + ("" if b.supported else "  (not supported by the sources)"))
+        story = f"{b.heading()}: " if b.story else ""
+        lines.append(
+            f"- {story}{b.text} {marks}".rstrip() + ("" if b.supported else "  (not supported by the sources)")
+        )
     if summary.citations:
         lines += ["", "Sources:", *_sources(summary.citations)]
     if summary.note:
         lines.append(f"note: {summary.note}")
     took = "cached" if summary.cached else f"{summary.timings.get('total_s', 0):.1f} s"
-    lines.append(f"({summary.model}, {summary.sections} section(s) read, {took})")
+    read = (
+        f"{summary.sections} stories written"
+        if any(b.story for b in summary.bullets)
+        else (f"{summary.sections} section(s) read")
+    )
+    lines.append(f"({summary.model}, {read}, {took})")
     return "\n".join(lines)
 
 

@@ -238,7 +238,8 @@ class Pipeline:
     ) -> Summary:
         """A cited summary of some files, of every file, or of the passages about a topic (exactly one of them);
         with `dates`, of every file or the topic's passages within that range. Cached by content, model and
-        settings; `refresh` ignores the cache. `length`: short, medium or long (see rag.answering.summarize.LENGTHS).
+        settings; `refresh` ignores the cache. `dates` without files or a topic make a digest: a bullet per story
+        (rag.answering.digest). `length`: short, medium or long (see rag.answering.summarize.LENGTHS).
         `progress` is called before each model step, `on_note` with each bullet checked on the way (a preview).
         If the model fails, the summary is extractive, with a note (and not cached); one cut short by the time
         budget (RAG_SUMMARY_SECONDS) says so in its note and is not cached either."""
@@ -248,8 +249,13 @@ class Pipeline:
             raise RagError(f"unknown summary length {length!r}: use one of {', '.join(LENGTHS)}")
 
         topic = topic.strip()
+        digest = bool(dates) and not files and not topic  # a date range alone (or with --all): a digest
+        everything = everything or digest
         if sum([bool(files), everything, bool(topic)]) != 1:
-            raise RagError("say what to summarize: one or more files, --all, or --topic TEXT (only one of them)")
+            raise RagError(
+                "say what to summarize: one or more files, --all, --topic TEXT (only one of them), or a date range "
+                "(--since/--until) for a digest"
+            )
         if dates and files:
             raise RagError("--since/--until go with --all or --topic, not with files")
         self.index.require()
@@ -267,7 +273,7 @@ class Pipeline:
             passages={src: [p.id for p in passages] for src, passages in articles.items()} if topic else {},
             topic=topic,
             dates=[dates.since, dates.until] if dates else [],
-            length=length,
+            length="digest" if digest else length,
         )
         if not refresh and (cached := cache.get(key)) is not None:
             return cached
@@ -279,7 +285,10 @@ class Pipeline:
                 else "no indexed article is dated within the range"
             )
             return summary
-        summary = self.backend.summarize(articles, title, topic, progress, length, on_note)
+        if digest:
+            summary = self.backend.digest(articles, title, progress, on_note)
+        else:
+            summary = self.backend.summarize(articles, title, topic, progress, length, on_note)
         if not summary.note:  # a fallback's summary is not kept: the model may work next time
             cache.put(key, summary)
         return summary

@@ -160,3 +160,12 @@ def test_the_corpus_panel_pages_and_filters_thousands_of_files(
     assert any(c.value.endswith("; 10 match") for c in at.sidebar.caption)
     assert "brief-0042.txt" in sidebar_text(at) and "brief-1999.txt" not in sidebar_text(at)
     assert not at.exception
+
+
+def test_summarize_with_a_date_phrase_in_the_chat_gives_a_digest(app: AppTest) -> None:
+    app.chat_input[0].set_value("Summarize the news in June 2025").run()
+    assert not app.exception
+    shown = page_text(app)
+    assert "The articles dated from 2025-06-01 to 2025-06-30: 2 articles" in shown
+    assert [as_shown(c.value) for c in app.caption].count("2025-06-10, 1 article") == 2  # each story's heading
+    assert app.chat_message[-1].get("html")  # the digest's bullets, as text

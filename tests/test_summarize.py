@@ -21,6 +21,7 @@ from langchain_core.runnables import RunnableLambda
 from rag.answering.summarize import Summary, parse_bullets, tile
 from rag.errors import RagError
 from rag.pipeline import Pipeline
+from rag.types import Dates
 
 from .conftest import COMMENTARY, NEWS, run_cli
 
@@ -277,3 +278,65 @@ def test_a_summary_out_of_time_stops_with_what_it_read_and_says_so(
     read = int(re.search(r"summary is of (\d+) of (\d+) sections", summary.note).group(1))  # type: ignore[union-attr]
     assert 1 <= read < summary.sections and summary.bullets and summary.bullets[0].text.startswith("The harbour")
     assert not pipeline.summarize(["harbours.txt"]).cached  # a partial summary is not kept
+
+
+def dated(corpus: Path, name: str, title: str, date: str, outlet: str, text: str) -> None:
+    front = f"---\ntitle: {title}\ndate: '{date}'\noutlet: {outlet}\n---\n# {title}\n\n"
+    (corpus / name).write_text(front + text + "\n", encoding="utf-8")
+
+
+def test_a_date_range_alone_gives_a_digest_a_bullet_per_story_most_covered_first(
+    corpus: Path, make_pipeline: Callable[..., Pipeline]
+) -> None:
+    flood = (
+        "Floodwater covered the harbour of Arden on {day} after the river burst its banks. The harbour master said "
+        "forty boats were damaged and the quay will stay closed for a week. Volunteers filled sandbags overnight."
+    )
+    strike = (
+        "Bakers in Bexley walked out on {day} over pay, closing eleven bakeries. The union asked for a raise of "
+        "six percent and said the strike would last until the owners meet them."
+    )
+    for n, (outlet, day) in enumerate(
+        [("arden.news", "Monday"), ("coast.example", "Monday"), ("wire.example", "Tuesday")]
+    ):
+        dated(
+            corpus,
+            f"flood-{n}.md",
+            f"Arden harbour flooded ({outlet})",
+            f"2024-03-0{4 + n}",
+            outlet,
+            flood.format(day=day),
+        )
+    for n, day in enumerate(["Wednesday", "Thursday"]):
+        dated(
+            corpus,
+            f"strike-{n}.md",
+            "Bexley bakers strike over pay",
+            f"2024-03-0{6 + n}",
+            "bexley.example",
+            strike.format(day=day),
+        )
+    dated(corpus, "old.md", "Arden harbour flooded", "2023-01-02", "arden.news", flood.format(day="Monday"))
+    pipeline = make_pipeline(llm="extractive")
+    pipeline.ingest()
+    shown: list[str] = []
+    summary = pipeline.summarize(dates=Dates("2024-03-01", "2024-03-10"), on_note=lambda text, ok: shown.append(text))
+    assert summary.title == "The articles dated from 2024-03-01 to 2024-03-10: 5 articles, 2 stories"
+    flood_story, strike_story = summary.bullets
+    assert flood_story.kind == "story" and "harbour" in flood_story.text and flood_story.supported
+    assert flood_story.story is not None and flood_story.story["articles"] == 3
+    assert flood_story.story["since"] == "2024-03-04" and flood_story.story["until"] == "2024-03-06"
+    assert set(flood_story.story["outlets"]) == {"arden.news", "coast.example", "wire.example"}
+    assert "Bakers" in strike_story.text and strike_story.story and strike_story.story["articles"] == 2
+    heading = re.compile(
+        r"2024-03-04 to 2024-03-06, [a-z.]+, [a-z.]+ and 1 more, 3 articles"
+    )  # outlets: most central first
+    assert heading.fullmatch(flood_story.heading())
+    assert {Path(c.source).name for c in summary.citations} <= {f"flood-{n}.md" for n in range(3)} | {
+        "strike-0.md",
+        "strike-1.md",
+    }
+    assert shown == [b.text for b in summary.bullets] or not shown  # the extractive summarizer shows nothing early
+    env = {"RAG_CORPUS_DIR": str(corpus), "RAG_DATA_DIR": str(pipeline.settings.data_dir), "RAG_LLM": "extractive"}
+    code, out, _ = run_cli("summarize", "--since", "2024-03-01", "--until", "2024-03-10", "--quiet", env=env)
+    assert code == 0 and re.search(rf"^- {heading.pattern}: .*harbour", out, re.MULTILINE)

@@ -132,7 +132,7 @@ class ExtractiveSummarizer(Summarizer):
             for order, (passage, (a, b)) in enumerate((p, span) for p in passages for span in sentence_spans(p.text))
             if b - a > 30 and re.search(r"[.!?][\"'\u201d\u2019)]*$", passage.text[a:b])  # not headings, fragments
         ]
-        pool = [q for q in pool if q.text.lstrip("# ") != q.passage.title.strip()]  # a Markdown title line
+        pool = [q for q in pool if not _heading(q.passage.text, q.a)]
         if not pool:
             return [], ""
         vectors = np.asarray(self.embeddings.embed_documents([q.text for q in pool]))
@@ -266,3 +266,12 @@ def _stems(sentence: str) -> str:
     """The sentence's words as stems; stop words and capitalised words as "_" (so phrases do not span them)."""
     words = re.findall(r"[\w'-]+", sentence)
     return " ".join(next(iter(content_words(w)), "_") if w.islower() else "_" for w in words)
+
+
+def _heading(text: str, at: int) -> bool:
+    r"""Whether position `at` of `text` is on a Markdown heading line ("# Title"): a title, not a sentence.
+
+    >>> _heading("# Talks end? Yes.\nThey ended.", 13), _heading("# Talks end? Yes.\nThey ended.", 18)
+    (True, False)
+    """
+    return text[text.rfind("\n", 0, at) + 1 :].startswith("#")

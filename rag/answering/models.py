@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from rag.answering.extractive import ExtractiveAnswers, ExtractiveSummarizer
 from rag.answering.fallback import Fallback
-from rag.answering.summarize import MapReduceSummarizer, Progress, Shown, Summary
+from rag.answering.summarize import MapReduceSummarizer, Progress, Shown, Summarizer, Summary
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -153,6 +153,30 @@ class Backend:
         )
         summary.note = note or summary.note
         return summary
+
+    def digest(
+        self,
+        articles: dict[str, list[Passage]],
+        title: str,
+        progress: Progress | None = None,
+        on_note: Shown | None = None,
+    ) -> Summary:
+        """A digest of many articles, a bullet per story (rag.answering.digest), by the model or, for the
+        extractive backend, quoted."""
+        from rag.answering.digest import digest
+
+        s = self.settings
+        quoted = self.extractive_summarizer
+        writer: Summarizer = quoted
+        if self.uses_model:
+            llm = self.chat_model().bind(max_completion_tokens=s.summary_max_tokens)
+            writer = MapReduceSummarizer(
+                llm, self.label, budget=s.context_tokens, min_support=s.min_support, seconds=s.summary_seconds
+            )
+        embeddings = quoted.embeddings
+        return digest(
+            writer, quoted, articles, embeddings, title, seconds=s.summary_seconds, progress=progress, on_note=on_note
+        )
 
     def close(self) -> None:
         """Stop the bundled server, if it runs (a later use starts it again)."""

@@ -88,7 +88,20 @@ class Bullet:
     citations: list[int]
     supported: bool
     support: float
-    kind: str = "point"  # point | agree | differ (extractive only marks agree/differ; a model says so in words)
+    kind: str = "point"  # point | agree | differ (extractive only marks agree/differ; a model says so in words) | story
+    story: dict[str, Any] | None = None  # a digest's story: articles, sources, since, until, outlets
+
+    def heading(self) -> str:
+        """A digest bullet's story, e.g. "2024-07-21 to 2024-07-24, usatoday.com and 2 more, 5 articles"; ""
+        for other bullets."""
+        if not self.story:
+            return ""
+        since, until = self.story["since"], self.story["until"]
+        when = since if since == until else f"{since} to {until}"
+        outlets = self.story["outlets"]
+        who = ", ".join(outlets[:2]) + (f" and {len(outlets) - 2} more" if len(outlets) > 2 else "")
+        count = self.story["articles"]
+        return ", ".join(x for x in (when, who, f"{count} article{'s' * (count != 1)}") if x)
 
 
 @dataclass
@@ -196,7 +209,7 @@ class Summarizer(ABC):
         read = sum(len(sections(passages, self.budget)) for passages in tiled.values())
         size = LENGTHS[length]
         notes, note = self.notes(tiled, topic, progress or (lambda *_: None), size, on_note or (lambda *_: None))
-        bullets, citations = _finish(within(notes, size) if len(tiled) == 1 and not topic else notes[:MAX_BULLETS])
+        bullets, citations = finish(within(notes, size) if len(tiled) == 1 and not topic else notes[:MAX_BULLETS])
         return Summary(
             title=title,
             sources=list(tiled),
@@ -541,7 +554,7 @@ def within(notes: list[Note], length: Length) -> list[Note]:
     return kept
 
 
-def _finish(notes: list[Note]) -> tuple[list[Bullet], list[Citation]]:
+def finish(notes: list[Note]) -> tuple[list[Bullet], list[Citation]]:
     """Notes -> bullets, citations numbered 1..n across the summary (a quote cited twice keeps its number)."""
     bullets: list[Bullet] = []
     citations: dict[tuple[str, int, int], Citation] = {}
