@@ -98,7 +98,8 @@ def test_last_week_in_a_question_becomes_the_range_and_the_note_says_so(dated: P
 def test_a_summary_of_a_date_range_reads_only_its_articles(dated: Pipeline) -> None:
     pipeline = dated
     digest = pipeline.summarize(everything=True, dates=Dates("2024-01-01", "2024-12-31"))
-    assert digest.title == "The articles dated from 2024-01-01 to 2024-12-31: 2 articles"
+    assert digest.title.startswith("The articles dated from 2024-01-01 to 2024-12-31: 2 articles, ")  # and its stories
+    assert digest.bullets and all(b.kind == "story" for b in digest.bullets)
     assert {Path(c.source).name for c in digest.citations} <= {"january.md", "march.md"}
     topic = pipeline.summarize(topic="sea wall", dates=Dates("2024-02-01", "2024-12-31"))
     assert {Path(c.source).name for c in topic.citations} == {"march.md"}

@@ -130,7 +130,8 @@ class ExtractiveSummarizer(Summarizer):
             _Quote(source, order, passage, a, b)
             for source, passages in articles.items()
             for order, (passage, (a, b)) in enumerate((p, span) for p in passages for span in sentence_spans(p.text))
-            if b - a > 30 and re.search(r"[.!?][\"'\u201d\u2019)]*$", passage.text[a:b])  # not headings, fragments
+            if b - a > 30
+            and re.search(r"[.!][\"'\u201d\u2019)]*$", passage.text[a:b])  # no headings, fragments, questions
         ]
         pool = [q for q in pool if not _heading(q.passage.text, q.a)]
         if not pool:

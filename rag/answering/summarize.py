@@ -354,20 +354,36 @@ class MapReduceSummarizer(Summarizer):
                 reply += chunk.content if isinstance(chunk.content, str) else ""
                 lines = reply.split("\n")
                 for line in lines[done:-1]:
-                    for note in verify(parse_bullets(line)):
-                        if full and full([*shown, note]):  # one more than the summary can use: stop here
-                            enough.set()
-                            break
-                        on_note(note.text, note.supported)
-                        shown.append(note)
+                    shown += self._show(line, verify, on_note, shown, full, enough)
                 done = max(done, len(lines) - 1)
         except _Stop:
             self._stopped = not enough.is_set()
             reply = reply[: reply.rfind("\n") + 1]
         if not enough.is_set() and not self._stopped:
-            for note in verify(parse_bullets(reply.split("\n")[-1])):
-                on_note(note.text, note.supported)
+            self._show(reply.split("\n")[-1], verify, on_note, shown, full, enough)
         return verify(parse_bullets(reply))
+
+    @staticmethod
+    def _show(
+        line: str,
+        verify: Callable[[list[str]], list[Note]],
+        on_note: Shown,
+        shown: list[Note],
+        full: Callable[[list[Note]], bool] | None,
+        enough: threading.Event,
+    ) -> list[Note]:
+        """A finished line of a reply, if it is a bullet and the summary still has room for it: checked, passed
+        to `on_note` and returned; `enough` is set at the first one it has no room for."""
+        if enough.is_set() or not _BULLET.match(line):
+            return []
+        new: list[Note] = []
+        for note in verify(parse_bullets(line)):
+            if full and full([*shown, *new, note]):
+                enough.set()
+                break
+            on_note(note.text, note.supported)
+            new.append(note)
+        return new
 
     def _verify(self, bullets: list[str], passages: list[Passage], cite_each_article: bool = False) -> list[Note]:
         """Each bullet checked against the passages it cites (several cited passages count together). A bullet is
@@ -380,6 +396,8 @@ class MapReduceSummarizer(Summarizer):
             if not pieces:
                 continue
             first = pieces[0][0]
+            if first.rstrip("\"'\u201d\u2019) ").endswith("?"):  # a question (a copied subheading) states nothing
+                continue
             cited = [n for _, marks in pieces for n in marks if 1 <= n <= len(passages)]
             backing = [n for n in cited if support(first, passages[n - 1].text, context) >= self.min_support]
             if cite_each_article:  # a comparison: cite each article that supports it, whether the model did or not
