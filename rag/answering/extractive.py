@@ -6,11 +6,13 @@ score) are stitched together in score order, each cited to its passage. Determin
 rephrases: answers are quotations, and a question whose words and meaning match no sentence gets
 "I don't know". A baseline, and the fallback when no model is available.
 
-Summaries: the most central sentences (MiniLM similarity to the rest of the article, plus a bonus for coming
-early, as news puts the gist first; for a topic, similarity to the topic instead of position), no two alike;
-across articles, a pair of near-identical sentences becomes one bullet citing both ("agree"), and a
-near-identical pair that gives different numbers a "differ" bullet. It quotes, never rephrases, and only
-notices disagreements about numbers.
+Summaries: the best sentences (centrality, MiniLM similarity to the rest of the article, plus closeness to the
+title and a bonus for coming early, as news puts the gist first; for a topic, similarity to the topic
+instead of position), no two alike, within the length's word budget; for one article, a phrase the article
+keeps repeating that none of them has brings in the sentence that has it (`_one_article`). Across articles,
+a pair of near-identical sentences becomes one bullet citing both ("agree"), and a near-identical pair that
+gives different numbers a "differ" bullet. It quotes, never rephrases, and only notices disagreements about
+numbers; headings and questions are never quoted.
 """
 
 from __future__ import annotations
