@@ -283,11 +283,8 @@ def render_summary(summary: Summary) -> str:
     if summary.note:
         lines.append(f"note: {summary.note}")
     took = "cached" if summary.cached else f"{summary.timings.get('total_s', 0):.1f} s"
-    read = (
-        f"{summary.sections} stories written"
-        if any(b.story for b in summary.bullets)
-        else (f"{summary.sections} section(s) read")
-    )
+    what = "stories written" if any(b.story for b in summary.bullets) else "section(s) read"
+    read = f"{summary.sections} {what}"
     lines.append(f"({summary.model}, {read}, {took})")
     return "\n".join(lines)
 
