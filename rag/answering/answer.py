@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
@@ -26,6 +25,7 @@ from rag.answering.evidence import answer_start, joined_to_its_sentence, parse
 from rag.answering.fallback import Fallback, ModelFailed
 from rag.answering.judge import Judge, Verdict
 from rag.answering.prompts import CONDENSE, PROMPT, format_history, format_passages
+from rag.answering.stopping import StopWhen
 from rag.errors import RagError, describe_error
 from rag.text import count_tokens
 from rag.types import Dates, Hit
@@ -39,19 +39,8 @@ class Stopped(RagError):
     """The answer was withdrawn while the model wrote it (an HTTP client went away)."""
 
 
-class StopWhen(BaseCallbackHandler):
-    """Stops the model at its next token once `event` is set. Closing the stream is not enough: langchain_core
-    reads a closed stream's input to its end (for its run trace), so the model would write the whole answer
-    for nobody."""
-
-    raise_error = True
-
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
-
-    def on_llm_new_token(self, token: Any, **kwargs: Any) -> None:
-        if self.event.is_set():
-            raise Stopped("the answer was withdrawn")
+def _withdrawn() -> Stopped:
+    return Stopped("the answer was withdrawn")
 
 
 _DONT_KNOW = re.compile(
@@ -181,7 +170,7 @@ class Answerer:
         if not question.strip():
             raise RagError("the question is empty; ask something")
         inputs = {"question": question, "history": list(history), "k": k, "dates": dates, "source": source}
-        yield from self.chain().stream(inputs, {"callbacks": [StopWhen(stop)]} if stop else None)
+        yield from self.chain().stream(inputs, {"callbacks": [StopWhen(stop.is_set, _withdrawn)]} if stop else None)
 
     def ask(
         self, question: str, history: Sequence[BaseMessage] = (), k: int | None = None, dates: Dates | None = None
