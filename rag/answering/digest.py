@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 # 0.6: 81 %, with ever more stories of one article).
 STORY_SIMILARITY = 0.55
 MAX_STORIES = 10
-STORY = Length("story", 35, 1, 1)  # one bullet per story
+STORY = Length("story", 35, 1, 1, 25)  # one bullet per story
 OPENING_WORDS = 80  # of an article, with its title, to tell its story
 # The passage tokens a story's bullet is written from: the opening of its most central article, where news puts
 # the gist. The prompt's size is what a small model's time goes on (the 1.5B reads ~95 tokens/s on 2 cores).

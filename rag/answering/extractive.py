@@ -234,15 +234,13 @@ def _one_article(pool: list[_Quote], scores: np.ndarray, similarity: np.ndarray,
         if len(chosen) >= max(1, length.fewest - 1) and sum(words[j] for j in chosen) + words[i] > length.words:
             continue
         chosen.append(i)
-    phrases = key_phrases([q.text for q in pool])
-    said = " ".join(_stems(pool[i].text) for i in chosen)
-    missing = [p for p in phrases if f" {p} " not in f" {said} "]
-    having = [
-        i for i in range(len(pool)) if i not in chosen and any(f" {p} " in f" {_stems(pool[i].text)} " for p in missing)
-    ]
+    stems = [f" {_stems(q.text)} " for q in pool]  # padded, so that " rare earth " matches whole words only
+    phrases = _repeated_phrases(stems)
+    missing = [p for p in phrases if not any(f" {p} " in stems[i] for i in chosen)]
+    having = [i for i in range(len(pool)) if i not in chosen and any(f" {p} " in stems[i] for p in missing)]
     having = [i for i in having if all(similarity[i, j] < REPEAT_SIMILARITY for j in chosen[:1])]
     if missing and having:
-        best = max(having, key=lambda i: (sum(f" {p} " in f" {_stems(pool[i].text)} " for p in missing), scores[i]))
+        best = max(having, key=lambda i: (sum(f" {p} " in stems[i] for p in missing), scores[i]))
         if len(chosen) > 1:
             chosen.remove(min(chosen[1:], key=lambda i: scores[i]))
         chosen.append(best)
@@ -258,10 +256,15 @@ def key_phrases(sentences: list[str]) -> list[str]:
     >>> key_phrases(["Ms. Jane Doe spoke.", "Jane Doe left.", "Later Jane Doe came.", "Jane Doe again."])
     []
     """
+    return _repeated_phrases([_stems(s) for s in sentences])
+
+
+def _repeated_phrases(stemmed: list[str]) -> list[str]:
+    """`key_phrases` of sentences already stemmed by `_stems`."""
     counts: Counter[str] = Counter()
-    for sentence in sentences:
-        stems = _stems(sentence).split()
-        counts.update({f"{a} {b}" for a, b in pairwise(stems) if "_" not in (a, b)})
+    for sentence in stemmed:
+        words = sentence.split()
+        counts.update({f"{a} {b}" for a, b in pairwise(words) if "_" not in (a, b)})
     return [p for p, n in counts.most_common() if n >= KEY_PHRASE_REPEATS]
 
 

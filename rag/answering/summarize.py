@@ -36,12 +36,12 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable
 
 from rag.answering.citations import Citation, split_sentences, support, verify
 from rag.answering.prompts import COMPARE, MAP, REDUCE, format_passages
+from rag.answering.stopping import StopWhen
 from rag.text import content_words, count_tokens
 from rag.types import Passage
 
@@ -62,23 +62,20 @@ Shown = Callable[[str, bool], None]  # (text, supported) of each note as soon as
 
 @dataclass(frozen=True)
 class Length:
-    """How long a summary of one article is: about `words` words in `fewest` to `most` bullets."""
+    """How long a summary of one article is: about `words` words in `fewest` to `most` bullets of at most
+    `bullet_words` words each (what the model is asked for)."""
 
     name: str
     words: int
     fewest: int
     most: int
-
-    @property
-    def bullet_words(self) -> int:
-        """The most words one bullet should have."""
-        return {"short": 15, "medium": 20}.get(self.name, 25)
+    bullet_words: int
 
 
 LENGTHS = {
-    "short": Length("short", 40, 2, 3),
-    "medium": Length("medium", 70, 3, 5),  # the default: 3-5 bullets of at most ~25 words, 40-70 words in all
-    "long": Length("long", 150, 5, 7),
+    "short": Length("short", 40, 2, 3, 15),
+    "medium": Length("medium", 70, 3, 5, 20),  # the default: 3-5 bullets of at most ~25 words, 40-70 words in all
+    "long": Length("long", 150, 5, 7, 25),
 }
 
 
@@ -322,11 +319,11 @@ class MapReduceSummarizer(Summarizer):
             batches = _note_groups(kept, self.budget)
             progress(f"combining {len(kept)} notes")
             combined: list[Note] = []
-            for batch in batches:
+            for n, batch in enumerate(batches):
                 values = {**shape, "focus": focus, "passages": _format_notes(batch)}
                 combined += self._step(REDUCE, values, partial(self._verify_reduced, notes=batch), on_note)
                 if self._stopped:
-                    return combined + [n for b in batches[batches.index(batch) + 1 :] for n in b] or kept
+                    return combined + [note for b in batches[n + 1 :] for note in b] or kept
             notes = combined
             if len(batches) == 1 or len(notes) >= len(kept):
                 break
@@ -348,7 +345,7 @@ class MapReduceSummarizer(Summarizer):
         reply, done = "", 0
         shown: list[Note] = []
         enough = threading.Event()
-        stop = _StopWhen(lambda: enough.is_set() or time.monotonic() > self._deadline)
+        stop = StopWhen(lambda: enough.is_set() or time.monotonic() > self._deadline, _Stop)
         try:
             for chunk in (prompt | self.llm).stream(values, {"callbacks": [stop]}):
                 reply += chunk.content if isinstance(chunk.content, str) else ""
@@ -431,21 +428,7 @@ class MapReduceSummarizer(Summarizer):
 
 
 class _Stop(Exception):
-    """Raised in the model's token callback to stop it (closing a LangChain stream would not: see
-    rag.answering.answer.StopWhen)."""
-
-
-class _StopWhen(BaseCallbackHandler):
-    """Stops the model at its next token once `should()` holds."""
-
-    raise_error = True
-
-    def __init__(self, should: Callable[[], bool]) -> None:
-        self.should = should
-
-    def on_llm_new_token(self, token: Any, **kwargs: Any) -> None:
-        if self.should():
-            raise _Stop
+    """Raised in the model's token callback to stop it (see rag.answering.stopping)."""
 
 
 class SummaryCache:
