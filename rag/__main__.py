@@ -193,6 +193,13 @@ def _search(args: argparse.Namespace) -> int:
         if about := ", ".join(filter(None, [hit.outlet, hit.date])):
             print(terminal_safe(f"    {hit.title} ({about})" if hit.title else f"    ({about})"))
         print(terminal_safe("    " + " ".join(hit.text.split())[:400]))
+        if hit.copies:
+            named = ", ".join(hit.copies[:3]) + (", ..." if len(hit.copies) > 3 else "")
+            print(
+                terminal_safe(
+                    f"    also in {len(hit.copies)} other article{'s' if len(hit.copies) > 1 else ''}: {named}"
+                )
+            )
     return 0
 
 

@@ -61,6 +61,7 @@ class Hit(Passage):
     bm25_score: float | None = None
     dense_rank: int | None = None  # 1-based
     bm25_rank: int | None = None
+    copies: tuple[str, ...] = ()  # other articles holding the same text (near-duplicates), not shown by search
 
     @classmethod
     def of(cls, passage: Passage, **scores: Any) -> Hit:

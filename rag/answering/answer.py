@@ -82,7 +82,10 @@ class Answer:
         data["sentences"] = [
             {"text": s.text, "citations": s.citations, "supported": s.supported, "flag": s.flag} for s in self.sentences
         ]
-        data["passages"] = [{"source": h.source, "start": h.start, "end": h.end, "text": h.text} for h in self.passages]
+        data["passages"] = [
+            {"source": h.source, "start": h.start, "end": h.end, "text": h.text, "copies": list(h.copies)}
+            for h in self.passages
+        ]
         data["timings"] = {k: round(v, 3) for k, v in self.timings.items()}
         return data
 

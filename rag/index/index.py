@@ -54,6 +54,7 @@ class Index:
         self._lock = threading.Lock()
         self._stamp_read = (-STAMP_SECONDS, "")  # (monotonic time, stamp) of the server's stamp, last read
         self._server_files: tuple[Hashable, dict[str, Entry]] | None = None
+        self._copies: tuple[Hashable, dict[str, tuple[str, ...]]] | None = None
 
     @cached_property
     def signature(self) -> dict[str, Any]:
@@ -114,6 +115,7 @@ class Index:
             rrf_k=s.rrf_k,
             version=self.version,
             display=self.display,
+            copies=self.copies,
         )
 
     @property
@@ -149,6 +151,16 @@ class Index:
         }
         self._server_files = (key, files)
         return files
+
+    def copies(self) -> dict[str, tuple[str, ...]]:
+        """Each indexed file that has near-duplicates -> its group of copies, main copy first (paths relative to
+        the corpus folder; see rag.index.duplicates). Read again after each change. On a Chroma server, only
+        the files ingested from this data folder are grouped."""
+        version = self.version()
+        cached = self._copies
+        if cached is None or cached[0] != version:
+            cached = self._copies = (version, self.manifest.copies())
+        return cached[1]
 
     def require(self) -> None:
         """Raise unless some file is indexed; one row looked up (on a Chroma server, the chunks counted), cheap

@@ -5,6 +5,9 @@ unchanged is not read further; a new or changed one is chunked and embedded (new
 the old version's are deleted, so it stays searchable throughout); a deleted one loses its chunks. A file
 that cannot be read is skipped with its reason, and any version of it already indexed stays. Files are
 marked `pending` before their chunks change, so a run that is killed is finished by the next one.
+
+Each indexed file is also signed for the search of near-duplicates, and after any change the groups of copies
+are found again over all signatures (rag.index.duplicates; about a second at 9,000 articles).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import describe_error
-from rag.index import documents
+from rag.index import documents, duplicates
 from rag.index.chunking import chunk_text
 from rag.index.store import chunk_counts, iter_chunks
 from rag.types import day_number
@@ -94,6 +97,7 @@ class _Job:
     chunks: list[dict[str, Any]]
     left: int
     replaces: bool  # an earlier version of the file may have chunks to delete once this one is complete
+    signed: duplicates.Signed
 
 
 @dataclass
@@ -204,6 +208,7 @@ class Ingester:
         present = {rel for rel, _ in files}
         present |= {rel for rel in entries if any(_within(rel, folder) for folder in found.unreadable)}
         jobs: list[_Job] = []
+        signed = self.manifest.signed()
         for rel, path in files:
             entry = entries.get(rel)
             try:
@@ -211,6 +216,8 @@ class Ingester:
                 sha = hashlib.sha256(data).hexdigest()
                 if entry and entry.state == "done" and entry.sha256 == sha:
                     report.unchanged += 1
+                    if rel not in signed or signed[rel][0] != sha:  # indexed before copies were looked for
+                        self._sign(rel, path, sha, data)
                     continue
                 article = documents.parse(path, data)
                 chunks = self._chunk(rel, sha, article)
@@ -222,7 +229,7 @@ class Ingester:
                 reason = f"could not be read ({describe_error(e)})"
                 report.skipped.append({"path": rel, "reason": self._skip_reason(rel, reason, entry)})
                 continue
-            jobs.append(_Job(rel, sha, chunks, 0, replaces=entry is not None))
+            jobs.append(_Job(rel, sha, chunks, 0, replaces=entry is not None, signed=_signed(rel, article)))
             if entry is None:
                 report.added.append(rel)
             elif entry.state == "pending":
@@ -234,9 +241,26 @@ class Ingester:
         report.removed = [p for p in gone if entries[p].state == "done"]
         report.repaired += [p for p in gone if entries[p].state == "pending"]
         report.chunks_embedded = self._write(jobs, progress)
+        self._group_copies()
         report.chunks_total = self.store.count()
         report.seconds = time.perf_counter() - started
         return report
+
+    def _sign(self, rel: str, path: Path, sha: str, data: bytes) -> None:
+        """Sign an indexed file for the search of copies (once, no embedding)."""
+        try:
+            self.manifest.sign(rel, sha, _signed(rel, documents.parse(path, data)))
+        except Exception:  # it stays indexed, in no group of copies
+            logger.warning("could not sign %s for the search of copies", path, exc_info=True)
+
+    def _group_copies(self) -> None:
+        """Find the groups of copies again if the signed files changed since they were last found (a note keeps
+        which; a run killed before this point leaves the old note, so the next run does it)."""
+        signed = self.manifest.signed()
+        key = hashlib.sha256(repr(sorted((p, sha) for p, (sha, _) in signed.items())).encode()).hexdigest()[:16]
+        if self.manifest.note("copies") != key:
+            self.manifest.set_copies(duplicates.groups(s for _, s in signed.values()))
+            self.manifest.set_note("copies", key)
 
     def _skip_reason(self, rel: str, reason: str, entry: Entry | None) -> str:
         """Explain a skip: a version indexed earlier stays (unless a killed run left only half of one)."""
@@ -348,6 +372,7 @@ class Ingester:
         if job.replaces:
             self.store.delete(where={"$and": [{"source": job.path}, {"sha256": {"$ne": job.sha256}}]})
         self.manifest.mark_done(job.path, job.sha256, len(job.chunks))
+        self.manifest.sign(job.path, job.sha256, job.signed)
 
     def _backfill_days(self) -> None:
         """Give chunks stored before date filters existed their `day` (from their `date`), once per collection:
@@ -374,6 +399,10 @@ class Ingester:
         stale = [(rel, e.sha256) for rel, e in entries.items() if counts.get(rel, {}) != {e.sha256: e.chunks}]
         if stale:
             self.manifest.mark_pending(stale)
+
+
+def _signed(rel: str, article: documents.Article) -> duplicates.Signed:
+    return duplicates.Signed(rel, duplicates.signature(article.text), article.date, len(article.text))
 
 
 def _batches(jobs: list[_Job], size: int) -> Iterator[list[tuple[_Job, dict[str, Any]]]]:

@@ -1,4 +1,5 @@
-"""The ingest manifest: which files are in the index, at which content hash, with how many chunks.
+"""The ingest manifest: which files are in the index, at which content hash, with how many chunks; and each
+article's near-duplicate signature and group of copies (rag.index.duplicates).
 
 A small SQLite file per data folder. Rows belong to one collection (one chunker + embedding signature), so a
 changed signature starts from an empty manifest. A file is marked `pending` before its chunks are touched
@@ -16,7 +17,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rag.index.duplicates import Signed
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -26,6 +30,16 @@ CREATE TABLE IF NOT EXISTS files (
     chunks INTEGER NOT NULL DEFAULT 0,
     state TEXT NOT NULL CHECK (state IN ('pending', 'done')),
     indexed_at REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (collection, path)
+);
+CREATE TABLE IF NOT EXISTS articles (
+    collection TEXT NOT NULL,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    signature BLOB NOT NULL,
+    date TEXT NOT NULL,
+    chars INTEGER NOT NULL,
+    main TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (collection, path)
 );
 CREATE TABLE IF NOT EXISTS notes (
@@ -105,9 +119,51 @@ class Manifest:
 
     def remove(self, paths: list[str]) -> None:
         with self._transaction():
+            for table in ("files", "articles"):
+                self._db.executemany(
+                    f"DELETE FROM {table} WHERE collection = ? AND path = ?", [(self.collection, p) for p in paths]
+                )
+
+    def sign(self, path: str, sha256: str, signed: Signed) -> None:
+        """Record the near-duplicate signature of `path` at version `sha256` (see rag.index.duplicates)."""
+        self._execute(
+            "INSERT INTO articles (collection, path, sha256, signature, date, chars) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (collection, path) DO UPDATE SET sha256 = excluded.sha256, signature = excluded.signature, "
+            "date = excluded.date, chars = excluded.chars",
+            (self.collection, path, sha256, signed.signature, signed.date, signed.chars),
+        )
+
+    def signed(self) -> dict[str, tuple[str, Signed]]:
+        """The signed files: path -> (the version signed, its signature)."""
+        from rag.index.duplicates import Signed
+
+        rows = self._execute(
+            "SELECT path, sha256, signature, date, chars FROM articles WHERE collection = ?", (self.collection,)
+        )
+        return {path: (sha, Signed(path, bytes(sig), date, chars)) for path, sha, sig, date, chars in rows}
+
+    def set_copies(self, groups: list[tuple[str, ...]]) -> None:
+        """Record the groups of copies (paths, main copy first); every other file is in none."""
+        with self._transaction():
+            self._db.execute("UPDATE articles SET main = '' WHERE collection = ?", (self.collection,))
             self._db.executemany(
-                "DELETE FROM files WHERE collection = ? AND path = ?", [(self.collection, p) for p in paths]
+                "UPDATE articles SET main = ? WHERE collection = ? AND path = ?",
+                [(group[0], self.collection, path) for group in groups for path in group],
             )
+
+    def copies(self) -> dict[str, tuple[str, ...]]:
+        """Each file in a group of copies -> the group's paths, main copy first (see `set_copies`). A read-only
+        manifest written before copies were looked for has none."""
+        try:
+            rows = self._execute(
+                "SELECT main, path FROM articles WHERE collection = ? AND main != '' ORDER BY path", (self.collection,)
+            )
+        except sqlite3.OperationalError:  # no such table
+            return {}
+        members: dict[str, list[str]] = {}
+        for main, path in rows:
+            members.setdefault(main, [main]).extend([path] if path != main else [])
+        return {path: tuple(group) for group in members.values() for path in group}
 
     def collections(self) -> set[str]:
         return {row[0] for row in self._execute("SELECT DISTINCT collection FROM files")}
@@ -136,6 +192,7 @@ class Manifest:
     def drop_collection(self, collection: str) -> None:
         self._execute("DELETE FROM files WHERE collection = ?", (collection,))
         self._execute("DELETE FROM notes WHERE collection = ?", (collection,))
+        self._execute("DELETE FROM articles WHERE collection = ?", (collection,))
 
     def _execute(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:

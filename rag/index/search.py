@@ -16,6 +16,8 @@ from langchain_core.retrievers import BaseRetriever
 
 from rag.types import Dates, Hit, Passage
 
+COPIES_SLACK = 3  # with groups of copies, this many times k candidates are read to find k passages
+
 if TYPE_CHECKING:
     from rag.index.bm25 import BM25Index
     from rag.index.store import Store
@@ -51,6 +53,7 @@ class HybridSearcher:
         rrf_k: int,
         version: Callable[[], Hashable] = lambda: 0,
         display: Callable[[str], str] = str,
+        copies: Callable[[], dict[str, tuple[str, ...]]] = dict,
     ) -> None:
         self.store = store
         self.candidates = candidates
@@ -58,6 +61,7 @@ class HybridSearcher:
         self.display = display
         self._load_bm25 = load_bm25
         self._version = version
+        self._copies = copies
         self._bm25: BM25Index | None = None
         self._seen: Hashable = None
         self._lock = threading.Lock()
@@ -73,7 +77,9 @@ class HybridSearcher:
 
     def search(self, query: str, k: int, source: str | None = None, dates: Dates | None = None) -> list[Hit]:
         """The `k` best passages for `query`, optionally only from `source` (a path relative to the corpus) and
-        only from articles dated within `dates`; both filters reach both retrievers."""
+        only from articles dated within `dates`; both filters reach both retrievers. Of a group of copies
+        (`copies`: path -> the group, main copy first) one article's passages are shown, the main copy's when it
+        is among the candidates, and each hit names the other copies."""
         n = max(self.candidates, k)
         conditions = ([{"source": source}] if source else []) + ([dates.where()] if dates else [])
         where: dict[str, Any] | None = (
@@ -83,16 +89,27 @@ class HybridSearcher:
         dense_ids = [str(doc.id) for doc, _ in dense]
         sparse = self.bm25.search(query, n, source, dates.bounds if dates else None)
         fused = rrf([dense_ids, [i for i, _ in sparse]], self.rrf_k)
-        top = sorted(fused, key=lambda i: -fused[i])[:k]
+        copies = self._copies()
+        # room for copies to be passed over (at most k - 1 per group shown)
+        top = sorted(fused, key=lambda i: -fused[i])[: k * COPIES_SLACK if copies else k]
         docs = {str(doc.id): doc for doc, _ in dense}
         missing = [i for i in top if i not in docs]
         if missing:
             docs.update({str(d.id): d for d in self.store.get_by_ids(missing)})
+        sources = {i: str(docs[i].metadata["source"]) for i in top if i in docs}
+        shown = one_copy_each(list(sources), sources, copies)[:k]
         dense_info = {str(doc.id): (rank, 1.0 - dist) for rank, (doc, dist) in enumerate(dense, start=1)}
         bm25_info = {i: (rank, s) for rank, (i, s) in enumerate(sparse, start=1)}
-        return [self._hit(docs[i], fused[i], dense_info.get(i), bm25_info.get(i)) for i in top if i in docs]
+        return [self._hit(docs[i], fused[i], dense_info.get(i), bm25_info.get(i), others) for i, others in shown]
 
-    def _hit(self, doc: Document, score: float, dense: tuple[int, float] | None, bm25: tuple[int, float] | None) -> Hit:
+    def _hit(
+        self,
+        doc: Document,
+        score: float,
+        dense: tuple[int, float] | None,
+        bm25: tuple[int, float] | None,
+        copies: tuple[str, ...],
+    ) -> Hit:
         return Hit.of(
             stored_passage(str(doc.id), doc.page_content, doc.metadata, self.display),
             score=score,
@@ -100,7 +117,30 @@ class HybridSearcher:
             bm25_score=bm25[1] if bm25 else None,
             dense_rank=dense[0] if dense else None,
             bm25_rank=bm25[0] if bm25 else None,
+            copies=tuple(self.display(p) for p in copies),
         )
+
+
+def one_copy_each(
+    ids: list[str], sources: dict[str, str], copies: dict[str, tuple[str, ...]]
+) -> list[tuple[str, tuple[str, ...]]]:
+    """`ids` (best first) without the passages of copies: of each group of copies (path -> the group, main copy
+    first) only one article's passages stay, the main copy's if it has any here, else the best ranked copy's.
+    Each id comes with the other copies of its article.
+
+    >>> group = ("a.md", "b.md")
+    >>> one_copy_each(["1", "2", "3"], {"1": "b.md", "2": "c.md", "3": "a.md"}, {"a.md": group, "b.md": group})
+    [('2', ()), ('3', ('b.md',))]
+    """
+    present = set(sources.values())
+    kept: dict[str, str] = {}  # a group's main copy -> the copy whose passages are shown
+    out = []
+    for i in ids:
+        group = copies.get(sources[i], ())
+        if group and sources[i] != kept.setdefault(group[0], group[0] if group[0] in present else sources[i]):
+            continue
+        out.append((i, tuple(p for p in group if p != sources[i])))
+    return out
 
 
 def stored_passage(chunk_id: str, text: str, meta: dict[str, Any], display: Callable[[str], str] = str) -> Passage:
