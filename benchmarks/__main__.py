@@ -15,6 +15,7 @@ NAMES = {
     "check": "what the sampled recall check of the vector graph costs and sees: SciFact, and SciFact with a crowd",
     "qa": "right answers, refusals and latency on RealTime QA 2024 and the seed set: cited vs a LangChain chain",
     "relevance": "whether answer sentences relate to the question (MiniLM): RealTime QA answers vs unrelated, obeyed",
+    "archive": "a year of news (RealTime QA 2024): import, ingest, one more week, search with dates, recall@5",
     "duplicates": "near-duplicate groups (MinHash) in RealTime QA 2024 whole: counts, sizes, pairs to read",
     "api": "the HTTP API under load: 1/4/16 clients, extractive and the bundled model, next to the CLI",
 }
