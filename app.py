@@ -4,8 +4,9 @@ switching the model swaps only the answer backend.
 
 Chat with history (answers stream token by token, then settle into the verified answer with numbered
 citations; each citation opens to the quote highlighted inside its article); a sidebar with the corpus
-(files, chunks, when indexed, a summarize button each), re-indexing with progress, uploads, the model in use
-and a switch between bundled / locally hosted / extractive, and k.
+(files, chunks, when indexed, a summarize button each), a week's digest, a timeline of a topic, re-indexing
+with progress, uploads, the model in use and a switch between bundled / locally hosted / extractive, and k.
+"Summarize this week" and "Timeline of TOPIC" typed in the chat do the same as the buttons.
 
 Article text, model output and anything else from outside (file names, error messages) are shown as text,
 never as Markdown or HTML: an image or link in an article or an answer is neither fetched nor clickable.
@@ -200,6 +201,35 @@ def digest_dates(request: str) -> Dates | None:
     return phrase_dates(request, dt.date.today())[0] if DIGEST.match(request) else None
 
 
+TIMELINE = re.compile(r"^\s*timeline\b(?:\s+(?:of|for|about)\b|\s*:)?\s*(?P<topic>.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def timeline_request(request: str) -> tuple[str, Dates | None] | None:
+    """The topic and date range of a chat message asking for a timeline ("Timeline of the London talks",
+    "timeline: Olympics this year"), or None for anything else. A date phrase in it sets the range."""
+    match = TIMELINE.match(request)
+    if not match:
+        return None
+    dates, phrase = phrase_dates(request, dt.date.today())
+    topic = match["topic"].replace(phrase, " ") if phrase else match["topic"]
+    topic = " ".join(topic.split()).strip(" ,.?")
+    return (topic, dates) if topic else None
+
+
+def timeline(pipeline: Pipeline, request: str, topic: str, dates: Dates | None) -> None:
+    """A timeline made while the page shows its steps and each bullet as soon as it is checked."""
+    with st.status(md_text(f"{request}..."), expanded=True) as status:
+        bar = st.progress(0.0, text="searching")
+        summary = pipeline.timeline(
+            topic,
+            dates=dates,
+            progress=lambda n, total, what: bar.progress(min(n / total, 1.0), text=what),
+            on_note=lambda text, supported: show_claim(text, [], supported, "not supported", bullet=True),
+        )
+        status.update(label=md_text(request), state="complete", expanded=False)
+    st.session_state.turns.append((request, summary))
+
+
 def summarize(
     pipeline: Pipeline, request: str, files: list[str], everything: bool = False, dates: Dates | None = None
 ) -> None:
@@ -250,6 +280,11 @@ def queue(action: tuple[str, Any]) -> None:
 def queue_uploads() -> None:
     files = st.session_state.get("uploads") or []
     queue(("upload", [(f.name, f.getvalue()) for f in files]))
+
+
+def queue_timeline() -> None:
+    if topic := " ".join((st.session_state.get("timeline_topic") or "").split()):
+        queue(("timeline", topic))
 
 
 @st.fragment(run_every=5)
@@ -305,6 +340,9 @@ def corpus_panel(pipeline: Pipeline) -> None:
         if len(files) > 1:
             st.button("Summarize all articles", on_click=queue, args=(("summarize-all", ""),))
             st.button("This week's news (a digest)", on_click=queue, args=(("digest", "Summarize this week"),))
+            with st.form("timeline", clear_on_submit=True, border=False):
+                st.text_input("A timeline of", placeholder="a topic, e.g. the trade talks", key="timeline_topic")
+                st.form_submit_button("Make the timeline", on_click=queue_timeline)
         st.button("Re-index the corpus folder", on_click=queue, args=(("reindex", ""),))
 
         st.header("Add articles")
@@ -329,6 +367,8 @@ def run_action(pipeline: Pipeline, action: tuple[str, Any]) -> None:
         summarize(pipeline, "Summarize all articles", [], everything=True)
     elif kind == "digest":
         summarize(pipeline, arg, [], dates=digest_dates(arg))
+    elif kind == "timeline":
+        timeline(pipeline, f"Timeline of {arg}", arg, None)
     elif kind == "upload":
         added = []
         for name, data in arg:
@@ -377,6 +417,10 @@ def main() -> None:
                     pipeline.start_model()  # slow only the first time
                 if dates := digest_dates(question):
                     summarize(pipeline, question, [], dates=dates)
+                    show_summary(pipeline, st.session_state.turns[-1][1])
+                    return
+                if wanted := timeline_request(question):
+                    timeline(pipeline, question, *wanted)
                     show_summary(pipeline, st.session_state.turns[-1][1])
                     return
                 answers = [(q, a.answer) for q, a in st.session_state.turns if isinstance(a, Answer)]

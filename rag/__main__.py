@@ -94,6 +94,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     _date_options(summarize)
 
+    timeline = commands.add_parser(
+        "timeline", help="the articles about a topic in date order, a dated, cited bullet each"
+    )
+    timeline.add_argument("topic", help='what the timeline is about, e.g. "the London trade talks"')
+    timeline.add_argument("--json", action="store_true", help="print the verified result as one JSON object")
+    timeline.add_argument("--refresh", action="store_true", help="ignore the cache and write it again")
+    timeline.add_argument("--quiet", action="store_true", help="no progress lines")
+    _date_options(timeline)
+
     watch = commands.add_parser("watch", help="keep the index in step with the corpus folder until Ctrl-C")
     watch.add_argument("--quiet", action="store_true", help="only problems, no line per batch")
 
@@ -226,25 +235,43 @@ def _ask(args: argparse.Namespace) -> int:
 
 
 def _summarize(args: argparse.Namespace) -> int:
-    def progress(step: int, steps: int, what: str) -> None:
-        print(terminal_safe(f"[{step}/{steps}] {what}"), file=sys.stderr, flush=True)
-
-    def on_note(text: str, supported: bool) -> None:  # each bullet as soon as it is checked
-        print(terminal_safe(f"  - {text}{'' if supported else ' (unsupported)'}"), file=sys.stderr, flush=True)
-
     with _pipeline() as pipeline:
         summary = pipeline.summarize(
             args.files,
             everything=args.all,
             topic=args.topic,
-            progress=None if args.quiet else progress,
+            progress=None if args.quiet else _progress,
             refresh=args.refresh,
             dates=_dates(args),
             length=args.length,
-            on_note=None if args.quiet else on_note,
+            on_note=None if args.quiet else _on_note,
         )
-    shown = json.dumps(summary.to_json(), ensure_ascii=False, indent=2) if args.json else render_summary(summary)
-    print(shown if args.json else terminal_safe(shown))
+    return _print_summary(summary, args.json)
+
+
+def _timeline(args: argparse.Namespace) -> int:
+    with _pipeline() as pipeline:
+        summary = pipeline.timeline(
+            args.topic,
+            dates=_dates(args),
+            progress=None if args.quiet else _progress,
+            refresh=args.refresh,
+            on_note=None if args.quiet else _on_note,
+        )
+    return _print_summary(summary, args.json)
+
+
+def _progress(step: int, steps: int, what: str) -> None:
+    print(terminal_safe(f"[{step}/{steps}] {what}"), file=sys.stderr, flush=True)
+
+
+def _on_note(text: str, supported: bool) -> None:  # each bullet as soon as it is checked
+    print(terminal_safe(f"  - {text}{'' if supported else ' (unsupported)'}"), file=sys.stderr, flush=True)
+
+
+def _print_summary(summary: Summary, as_json: bool) -> int:
+    shown = json.dumps(summary.to_json(), ensure_ascii=False, indent=2) if as_json else render_summary(summary)
+    print(shown if as_json else terminal_safe(shown))
     return 0
 
 
@@ -337,6 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "search": _search,
             "ask": _ask,
             "summarize": _summarize,
+            "timeline": _timeline,
             "watch": _watch,
             "serve": _serve,
         }

@@ -106,6 +106,22 @@ def phrase_dates(question: str, as_of: dt.date) -> tuple[Dates | None, str]:
     return Dates(start.isoformat(), end.isoformat()), match.group(0)
 
 
+_LATEST = re.compile(
+    r"\b(?:now|currently|latest|most recent|newest|at present|these days|as of today|so far|to date|still)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_for_latest(question: str) -> bool:
+    """Whether a question asks for the latest state of things ("now", "currently", "latest", "still", ...), so
+    that newer articles should win ties.
+
+    >>> asks_for_latest("Who leads the talks now?"), asks_for_latest("Who led the talks in March?")
+    (True, False)
+    """
+    return bool(_LATEST.search(question))
+
+
 def _months_back(first: dt.date, count: int) -> dt.date:
     month = first.month - count
     year = first.year + (month - 1) // 12

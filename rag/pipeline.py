@@ -164,12 +164,15 @@ class Pipeline:
         self, query: str, k: int | None = None, source: str | None = None, dates: Dates | None = None
     ) -> list[Hit]:
         """The best passages for `query`; `source` limits them to one file (as given by the user), `dates` to
-        articles dated within the range."""
+        articles dated within the range. A query that asks for the latest state ("now", "currently", ...) gets
+        newer articles first where passages tie."""
+        from rag.dates import asks_for_latest
+
         if not query.strip():
             raise RagError("the query is empty; ask something")
         self.index.require()
         rel = self.resolve_source(source) if source else None
-        return self.index.searcher.search(query, k or self.settings.k, rel, dates)
+        return self.index.searcher.search(query, k or self.settings.k, rel, dates, newest_first=asks_for_latest(query))
 
     def retriever(self, k: int | None = None, source: str | None = None) -> HybridRetriever:
         from rag.index.search import HybridRetriever
@@ -244,6 +247,7 @@ class Pipeline:
         If the model fails, the summary is extractive, with a note (and not cached); one cut short by the time
         budget (RAG_SUMMARY_SECONDS) says so in its note and is not cached either."""
         from rag.answering.summarize import LENGTHS, SummaryCache
+        from rag.index.duplicates import one_of_each
 
         if length not in LENGTHS:
             raise RagError(f"unknown summary length {length!r}: use one of {', '.join(LENGTHS)}")
@@ -263,7 +267,10 @@ class Pipeline:
         rels = [self.resolve_source(f) for f in files] if files else sorted(indexed)
         if dates and everything:
             rels = sorted(set(rels) & self.index.sources(dates))
-        articles, title = self._summary_input(list(dict.fromkeys(rels)), everything, topic, dates)
+        rels = list(dict.fromkeys(rels))
+        if not digest:  # a digest counts copies as coverage; a summary would repeat their facts
+            rels = one_of_each(rels, self.index.copies())
+        articles, title = self._summary_input(rels, everything, topic, dates)
         cache = SummaryCache(self.settings.data_dir / "summaries")
         key = cache.key(
             self.settings,
@@ -290,6 +297,46 @@ class Pipeline:
         else:
             summary = self.backend.summarize(articles, title, topic, progress, length, on_note)
         if not summary.note:  # a fallback's summary is not kept: the model may work next time
+            cache.put(key, summary)
+        return summary
+
+    @_explained
+    def timeline(
+        self,
+        topic: str,
+        *,
+        dates: Dates | None = None,
+        progress: Progress | None = None,
+        refresh: bool = False,
+        on_note: Shown | None = None,
+    ) -> Summary:
+        """The articles about `topic` (within `dates`, if given) in date order, a dated, cited bullet each
+        (rag.answering.timeline). Cached like summaries; `progress` and `on_note` as for `summarize`."""
+        from rag.answering.summarize import SummaryCache
+        from rag.answering.timeline import TIMELINE_PASSAGES
+
+        topic = topic.strip()
+        if not topic:
+            raise RagError('a timeline needs a topic, e.g. python -m rag timeline "the London trade talks"')
+        hits = self.search(topic, k=TIMELINE_PASSAGES, dates=dates)
+        when = f" from {dates.since or 'the first'} to {dates.until or 'the last'}" if dates else ""
+        cache = SummaryCache(self.settings.data_dir / "summaries")
+        indexed = self.indexed_files()
+        found = {self.resolve_source(h.source) for h in hits}
+        key = cache.key(
+            self.settings,
+            self.model_label,
+            self.index.collection_name,
+            files={rel: indexed[rel].sha256 for rel in sorted(found)},
+            passages={source: [h.id for h in hits if h.source == source] for source in {h.source for h in hits}},
+            topic=topic,
+            dates=[dates.since, dates.until] if dates else [],
+            length="timeline",
+        )
+        if not refresh and (cached := cache.get(key)) is not None:
+            return cached
+        summary = self.backend.timeline(hits, topic, f"Timeline of {topic}{when}", progress, on_note)
+        if not summary.note:  # a fallback's timeline is not kept: the model may work next time
             cache.put(key, summary)
         return summary
 

@@ -73,4 +73,4 @@ class Hit(Passage):
         return cls(**{f.name: getattr(passage, f.name) for f in fields(Passage)}, **scores)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "copies": list(self.copies)}

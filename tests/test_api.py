@@ -92,6 +92,10 @@ def test_search_and_ask_answer_with_the_cli_keys_and_stream_tokens_then_the_chec
         final = json.loads(streamed[-1][1])
         assert (final["answer"], final["citations"]) == (answer["answer"], answer["citations"])
 
+        timeline = http.post("/v1/timeline", json={"topic": "the London talks", "until": "2025-06-30"}).json()
+        assert timeline["title"].startswith("Timeline of the London talks from the first to 2025-06-30")
+        assert timeline["bullets"] and all(b["story"]["since"] == "2025-06-10" for b in timeline["bullets"])
+
 
 def test_bad_requests_get_one_line_json_errors_with_the_right_status(extractive: Pipeline) -> None:
     with serving(extractive) as http:
@@ -104,6 +108,7 @@ def test_bad_requests_get_one_line_json_errors_with_the_right_status(extractive:
             (http.post("/v1/search", content=b"{", headers={"content-type": "application/json"}), 422, ""),
             (http.get("/v1/jobs/nope"), 404, "no job"),
             (http.post("/v1/ask", json={"question": "x" * 5000}), 422, "question:"),
+            (http.post("/v1/timeline", json={"topic": ""}), 422, "topic:"),
         ]
         for response, status, message in cases:
             assert response.status_code == status, response.text

@@ -59,6 +59,9 @@ def test_search_shows_one_copy_and_answers_cite_the_earliest(
     assert not answer.refused and "five hours" in answer.answer
     assert {Path(c.source).name for c in answer.citations} == {NEWS}
 
+    summary = pipeline.summarize([NEWS, COPY, COMMENTARY])  # the copy's facts are not summarized twice
+    assert [Path(s).name for s in summary.sources] == [NEWS, COMMENTARY]
+
     # a copy asked for by name is searched, and the copy is what is left once the original is gone
     assert {Path(h.source).name for h in pipeline.search(QUESTION, k=3, source=COPY)} == {COPY}
     (corpus / NEWS).unlink()

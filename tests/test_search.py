@@ -97,3 +97,38 @@ def test_retriever_gives_langchain_documents_with_spans(pipeline: Pipeline) -> N
     docs = pipeline.retriever(k=2).invoke("congressional hearing in Washington")
     assert len(docs) == 2
     assert {"source", "start", "end", "score"} <= set(docs[0].metadata)
+
+
+class _TiedStore:
+    """Dense search that finds only the older article; BM25 (below) finds only the newer one: their passages tie
+    in reciprocal rank fusion (each is rank 1 in one retriever)."""
+
+    def __init__(self) -> None:
+        from langchain_core.documents import Document
+
+        meta = {"start": 0, "end": 10, "title": "", "url": "", "outlet": ""}
+        self.docs = {
+            "old": Document("Talks opened.", id="old", metadata={**meta, "source": "old.md", "day": 20240101}),
+            "new": Document("Talks closed.", id="new", metadata={**meta, "source": "new.md", "day": 20240301}),
+        }
+
+    def similarity_search_with_score(self, query: str, k: int, filter: object = None) -> list[tuple[object, float]]:
+        return [(self.docs["old"], 0.2)]
+
+    def get_by_ids(self, ids: list[str]) -> list[object]:
+        return [self.docs[i] for i in ids]
+
+
+class _TiedBM25:
+    def search(self, query: str, n: int, source: object = None, bounds: object = None) -> list[tuple[str, float]]:
+        return [("new", 3.0)]
+
+
+def test_newer_articles_win_ties_when_the_latest_is_asked_for() -> None:
+    from rag.dates import asks_for_latest
+    from rag.index.search import HybridSearcher
+
+    searcher = HybridSearcher(_TiedStore(), _TiedBM25, candidates=10, rrf_k=60)  # type: ignore[arg-type]
+    assert [h.source for h in searcher.search("talks", 2)] == ["old.md", "new.md"]  # dense first: as fused
+    assert [h.source for h in searcher.search("talks", 2, newest_first=True)] == ["new.md", "old.md"]
+    assert asks_for_latest("Where do the talks stand now?") and not asks_for_latest("Where were the talks held?")

@@ -117,62 +117,74 @@ def digest(
     fails, stories are quoted by `fallback` (the extractive summarizer), and the note says so."""
     started = time.perf_counter()
     found = stories(articles, embeddings)
-    kept, notes, note = _write(
-        summarizer,
-        fallback,
-        articles,
-        found[:MAX_STORIES],
-        seconds,
-        progress or (lambda *_: None),
-        on_note or (lambda *_: None),
-    )
+    shown = [
+        (story, {story.sources[0]: _opening_passages(articles[story.sources[0]])}) for story in found[:MAX_STORIES]
+    ]
+    kept, notes, note = write_stories(summarizer, fallback, shown, "", seconds, progress, on_note)
     if len(found) > MAX_STORIES:
         title += f", {len(found)} stories (the {MAX_STORIES} most covered)"
     else:
         title += f", {len(found)} {'story' if len(found) == 1 else 'stories'}"
+    return story_summary(title, list(articles), kept, notes, summarizer.model, started, note)
+
+
+def story_summary(
+    title: str,
+    sources: list[str],
+    kept: list[Story],
+    notes: list[Note],
+    model: str,
+    started: float,
+    note: str,
+    topic: str = "",
+) -> Summary:
+    """A Summary of one bullet per story (kind "story", with the story in `Bullet.story`)."""
     bullets, citations = finish(notes)
     for bullet, story in zip(bullets, kept, strict=True):
         bullet.kind, bullet.story = "story", story.to_json()
     return Summary(
         title=title,
-        sources=list(articles),
+        sources=sources,
         bullets=bullets,
         citations=citations,
-        model=summarizer.model,
+        model=model,
         sections=len(kept),
+        topic=topic,
         timings={"total_s": time.perf_counter() - started},
         note=note,
     )
 
 
-def _write(
+def write_stories(
     summarizer: Summarizer,
     fallback: Summarizer,
-    articles: dict[str, list[Passage]],
-    shown: list[Story],
+    shown: list[tuple[Story, dict[str, list[Passage]]]],
+    topic: str,
     seconds: float,
-    progress: Progress,
-    on_note: Shown,
+    progress: Progress | None = None,
+    on_note: Shown | None = None,
 ) -> tuple[list[Story], list[Note], str]:
-    """The stories that got a bullet, their notes (one each), and a note for the reader ("" if all went well)."""
+    """One bullet for each story from the passages given with it (about `topic`, if one is given), by
+    `summarizer`, or past `seconds` or where it fails by `fallback`. Returns the stories that got a bullet,
+    their notes (one each), and a note for the reader ("" if all went well)."""
+    progress = progress or (lambda *_: None)
+    on_note = on_note or (lambda *_: None)
     deadline = time.monotonic() + seconds
     notes: list[Note] = []
     kept: list[Story] = []
     quoted, failed = 0, 0
-    for n, story in enumerate(shown, start=1):
-        central = story.sources[0]
-        opening = {central: sections(tile(articles[central]), OPENING_TOKENS)[0]}
-        progress(n, len(shown), f"story {n} of {len(shown)} ({len(story.sources)} articles): {central}")
+    for n, (story, passages) in enumerate(shown, start=1):
+        progress(n, len(shown), f"story {n} of {len(shown)} ({len(story.sources)} articles): {story.sources[0]}")
         writer = summarizer if time.monotonic() < deadline else fallback
         quoted += writer is not summarizer
         try:
-            written, _ = writer.notes(opening, "", lambda *_: None, STORY, on_note)
+            written, _ = writer.notes(passages, topic, lambda *_: None, STORY, on_note)
         except RagError:  # the user's to see (a model that is not installed), as in rag.answering.fallback
             raise
         except Exception:
             logger.warning("the model failed on a story; it is quoted instead", exc_info=True)
             failed += 1
-            written, _ = fallback.notes(opening, "", lambda *_: None, STORY, on_note)
+            written, _ = fallback.notes(passages, topic, lambda *_: None, STORY, on_note)
         if first := within(written, STORY)[:1]:
             notes += first
             kept.append(story)
@@ -184,6 +196,11 @@ def _write(
     if failed:
         said.append(f"the model failed on {failed} stories: they are quoted")
     return kept, notes, "; ".join(said)
+
+
+def _opening_passages(chunks: list[Passage]) -> list[Passage]:
+    """An article's opening as passages: its first OPENING_TOKENS tokens, where news puts the gist."""
+    return sections(tile(chunks), OPENING_TOKENS)[0]
 
 
 def _opening(passages: list[Passage]) -> str:

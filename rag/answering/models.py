@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from rag.answering.judge import Judge
     from rag.config import Settings
-    from rag.types import Passage
+    from rag.types import Hit, Passage
 
 
 class Backend:
@@ -165,17 +165,51 @@ class Backend:
         extractive backend, quoted."""
         from rag.answering.digest import digest
 
-        s = self.settings
         quoted = self.extractive_summarizer
-        writer: Summarizer = quoted
-        if self.uses_model:
-            llm = self.chat_model().bind(max_completion_tokens=s.summary_max_tokens)
-            writer = MapReduceSummarizer(
-                llm, self.label, budget=s.context_tokens, min_support=s.min_support, seconds=s.summary_seconds
-            )
-        embeddings = quoted.embeddings
         return digest(
-            writer, quoted, articles, embeddings, title, seconds=s.summary_seconds, progress=progress, on_note=on_note
+            self._story_writer(),
+            quoted,
+            articles,
+            quoted.embeddings,
+            title,
+            seconds=self.settings.summary_seconds,
+            progress=progress,
+            on_note=on_note,
+        )
+
+    def timeline(
+        self,
+        hits: list[Hit],
+        topic: str,
+        title: str,
+        progress: Progress | None = None,
+        on_note: Shown | None = None,
+    ) -> Summary:
+        """A timeline of `topic` from the passages found for it, a dated bullet per article
+        (rag.answering.timeline), by the model or, for the extractive backend, quoted."""
+        from rag.answering.timeline import timeline
+
+        s = self.settings
+        return timeline(
+            self._story_writer(),
+            self.extractive_summarizer,
+            hits,
+            topic,
+            title,
+            min_relevance=s.min_relevance,
+            seconds=s.summary_seconds,
+            progress=progress,
+            on_note=on_note,
+        )
+
+    def _story_writer(self) -> Summarizer:
+        """What writes a digest's or a timeline's bullets: the model, or without one the extractive summarizer."""
+        if not self.uses_model:
+            return self.extractive_summarizer
+        s = self.settings
+        llm = self.chat_model().bind(max_completion_tokens=s.summary_max_tokens)
+        return MapReduceSummarizer(
+            llm, self.label, budget=s.context_tokens, min_support=s.min_support, seconds=s.summary_seconds
         )
 
     def close(self) -> None:

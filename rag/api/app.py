@@ -32,7 +32,15 @@ from rag.answering.answer import Stopped
 from rag.api import chat
 from rag.api.gate import Admission, Full, Gate
 from rag.api.jobs import Jobs
-from rag.api.schemas import MAX_TEXT, AskRequest, ChatRequest, IngestRequest, SearchRequest, SummarizeRequest
+from rag.api.schemas import (
+    MAX_TEXT,
+    AskRequest,
+    ChatRequest,
+    IngestRequest,
+    SearchRequest,
+    SummarizeRequest,
+    TimelineRequest,
+)
 from rag.errors import Conflict, NotFound, RagError, TooLarge, describe_error
 from rag.index.state import StateError
 
@@ -204,6 +212,15 @@ def create_app(pipeline: Pipeline) -> FastAPI:
             dates=dates,
             length=body.length,
         )
+        with service.admit():
+            summary = await run_in_threadpool(service.taking_turn, make)
+        return summary.to_json()
+
+    @v1.post("/timeline")
+    async def timeline(body: TimelineRequest) -> dict[str, Any]:
+        """The articles about a topic in date order, a dated, cited bullet each: the object of `python -m rag
+        timeline --json`."""
+        make = partial(pipeline.timeline, body.topic, dates=_range(body.since, body.until), refresh=body.refresh)
         with service.admit():
             summary = await run_in_threadpool(service.taking_turn, make)
         return summary.to_json()

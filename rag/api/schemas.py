@@ -51,6 +51,13 @@ class SummarizeRequest(Strict):
     length: Literal["short", "medium", "long"] = "medium"
 
 
+class TimelineRequest(Strict):
+    topic: str = Field(min_length=1, max_length=MAX_TEXT)
+    since: str = DATE
+    until: str = DATE
+    refresh: bool = False
+
+
 class IngestRequest(Strict):
     rebuild: bool = False
 

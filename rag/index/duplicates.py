@@ -87,6 +87,17 @@ def groups(articles: Iterable[Signed], threshold: float = SIMILARITY) -> list[tu
     return sorted(found)
 
 
+def one_of_each(paths: list[str], copies: dict[str, tuple[str, ...]]) -> list[str]:
+    """`paths` with one copy of each group (`copies`: path -> its group, main copy first): the first of the group
+    in group order that `paths` holds, so the main copy where it is there.
+
+    >>> one_of_each(["b.md", "a.md", "c.md"], {"a.md": ("a.md", "b.md"), "b.md": ("a.md", "b.md")})
+    ['a.md', 'c.md']
+    """
+    present = set(paths)
+    return [p for p in paths if p not in copies or next(q for q in copies[p] if q in present) == p]
+
+
 def _main_first(a: Signed) -> tuple[str, int, str]:
     """Earliest dated first (undated last), then the longest, then by path."""
     return (a.date or "9999", -a.chars, a.path)

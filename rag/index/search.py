@@ -75,11 +75,14 @@ class HybridSearcher:
                 self._bm25, self._seen = self._load_bm25(), version
             return self._bm25
 
-    def search(self, query: str, k: int, source: str | None = None, dates: Dates | None = None) -> list[Hit]:
+    def search(
+        self, query: str, k: int, source: str | None = None, dates: Dates | None = None, newest_first: bool = False
+    ) -> list[Hit]:
         """The `k` best passages for `query`, optionally only from `source` (a path relative to the corpus) and
         only from articles dated within `dates`; both filters reach both retrievers. Of a group of copies
         (`copies`: path -> the group, main copy first) one article's passages are shown, the main copy's when it
-        is among the candidates, and each hit names the other copies."""
+        is among the candidates, and each hit names the other copies. `newest_first`: of passages with the same
+        fused score (frequent: rank n in one retriever and unranked in the other), the newer article's first."""
         n = max(self.candidates, k)
         conditions = ([{"source": source}] if source else []) + ([dates.where()] if dates else [])
         where: dict[str, Any] | None = (
@@ -90,12 +93,14 @@ class HybridSearcher:
         sparse = self.bm25.search(query, n, source, dates.bounds if dates else None)
         fused = rrf([dense_ids, [i for i, _ in sparse]], self.rrf_k)
         copies = self._copies()
-        # room for copies to be passed over (at most k - 1 per group shown)
-        top = sorted(fused, key=lambda i: -fused[i])[: k * COPIES_SLACK if copies else k]
+        # room for copies to be passed over (at most k - 1 per group shown), and for ties at the k-th place
+        top = sorted(fused, key=lambda i: -fused[i])[: k * COPIES_SLACK if copies or newest_first else k]
         docs = {str(doc.id): doc for doc, _ in dense}
         missing = [i for i in top if i not in docs]
         if missing:
             docs.update({str(d.id): d for d in self.store.get_by_ids(missing)})
+        if newest_first:
+            top.sort(key=lambda i: (-round(fused[i], 12), -int(docs[i].metadata.get("day") or 0) if i in docs else 0))
         sources = {i: str(docs[i].metadata["source"]) for i in top if i in docs}
         shown = one_copy_each(list(sources), sources, copies)[:k]
         dense_info = {str(doc.id): (rank, 1.0 - dist) for rank, (doc, dist) in enumerate(dense, start=1)}
