@@ -129,19 +129,83 @@ def size_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
 
 
+def searches(pipeline: Pipeline, files: list[Path], corpus: Path, queries: int) -> dict[str, Any]:
+    """Search latency with and without date filters, and recall@5 with and without date awareness."""
+    from rag.dates import phrase_dates
+
+    asked = questions(files)
+    by_url = files_by_url(corpus)
+    timed = random.Random(1).sample(asked, min(queries, len(asked)))
+    week = [
+        (q["question"], Dates((q["as_of"] - dt.timedelta(days=6)).isoformat(), q["as_of"].isoformat())) for q in timed
+    ]
+    until = [(q["question"], Dates("", q["as_of"].isoformat())) for q in timed]
+    latency = {
+        "none": search_ms(pipeline, [(q["question"], None) for q in timed]),
+        "7 days": search_ms(pipeline, week),
+        "until the question's date": search_ms(pipeline, until),
+    }
+    recall: dict[str, list[bool]] = {"no dates": [], "until the question's date": [], "+ the question's phrase": []}
+    left_out = 0
+    for q in asked:
+        relevant = relevant_files(q, by_url)
+        if not relevant:
+            left_out += 1
+            continue
+        said, _ = phrase_dates(q["question"], q["as_of"])
+        cap = Dates("", q["as_of"].isoformat())
+        for kind, dates in (
+            ("no dates", None),
+            ("until the question's date", cap),
+            ("+ the question's phrase", Dates(said.since, min(said.until or cap.until, cap.until)) if said else cap),
+        ):
+            hits = pipeline.search(q["question"], k=5, dates=dates)
+            recall[kind].append(any(Path(h.source).name in relevant for h in hits))
+    return {
+        "search_ms": {k: {"p50": median(v), "p95": p95(v), "n": len(v)} for k, v in latency.items()},
+        "recall_at_5": {k: sum(v) / len(v) if v else None for k, v in recall.items()},
+        "questions_scored": len(recall["no dates"]),
+        "questions_left_out": left_out,
+    }
+
+
+def search_rows(found: dict[str, Any]) -> list[tuple[str, str]]:
+    n = found["questions_scored"]
+    return [
+        *[(f"search p50 / p95, {k}", f"{v['p50']:.1f} / {v['p95']:.1f} ms") for k, v in found["search_ms"].items()],
+        *[
+            (f"recall@5, {k} ({n} questions)", f"{v:.3f}" if v is not None else "-")
+            for k, v in found["recall_at_5"].items()
+        ],
+    ]
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks archive", description=__doc__.split("\n")[0])
     parser.add_argument("--weeks", type=int, default=None, help="only the first N weeks (a quick run: --weeks 3)")
     parser.add_argument("--queries", type=int, default=300, help="questions timed per search kind (default 300)")
     parser.add_argument("--skip-raw", action="store_true", help="skip the raw encode throughput")
+    parser.add_argument(
+        "--search-only", action="store_true", help="only the searches, on the index the last full run left"
+    )
     args = parser.parse_args(argv)
     files = week_files(args.weeks)
     if len(files) < 2:
         raise SystemExit("--weeks must be at least 2 (the last week is added at the end)")
     work = ROOT / "data" / "bench" / "realtimeqa" / f"archive-{len(files)}"
-    shutil.rmtree(work, ignore_errors=True)
     corpus, data = work / "corpus", work / "data"
     settings = Settings(_env_file=None, corpus_dir=corpus, data_dir=data, llm="extractive")
+    if args.search_only:
+        if not (data / "manifest.sqlite").exists():
+            raise SystemExit(f"no index in {data}: run without --search-only first")
+        pipeline = Pipeline(settings)
+        found = searches(pipeline, files, corpus, args.queries)
+        pipeline.close()
+        print(table(search_rows(found), ("archive (searches only)", "value")))
+        print(f"({found['questions_left_out']} questions left out: no article found for them holds the right choice)")
+        print(f"\nwrote {write_json(f'archive-{len(files)}-search', {'weeks': len(files), **found})}")
+        return 0
+    shutil.rmtree(work, ignore_errors=True)
 
     import_s = import_weeks(files[:-1], corpus)
     pipeline = Pipeline(settings)
@@ -164,38 +228,7 @@ def main(argv: list[str]) -> int:
     texts = [t for _, t, _ in iter_chunks(pipeline.index.store, ["documents"])]
     raw = None if args.skip_raw else raw_throughput(pipeline, random.Random(0).sample(texts, min(2000, len(texts))))
     groups = set(pipeline.index.copies().values())
-
-    asked = questions(files)
-    by_url = files_by_url(corpus)
-    timed = random.Random(1).sample(asked, min(args.queries, len(asked)))
-    week = [
-        (q["question"], Dates((q["as_of"] - dt.timedelta(days=6)).isoformat(), q["as_of"].isoformat())) for q in timed
-    ]
-    until = [(q["question"], Dates("", q["as_of"].isoformat())) for q in timed]
-    latency = {
-        "none": search_ms(pipeline, [(q["question"], None) for q in timed]),
-        "7 days": search_ms(pipeline, week),
-        "until the question's date": search_ms(pipeline, until),
-    }
-
-    from rag.dates import phrase_dates
-
-    recall: dict[str, list[bool]] = {"no dates": [], "until the question's date": [], "+ the question's phrase": []}
-    left_out = 0
-    for q in asked:
-        relevant = relevant_files(q, by_url)
-        if not relevant:
-            left_out += 1
-            continue
-        said, _ = phrase_dates(q["question"], q["as_of"])
-        cap = Dates("", q["as_of"].isoformat())
-        for kind, dates in (
-            ("no dates", None),
-            ("until the question's date", cap),
-            ("+ the question's phrase", Dates(said.since, min(said.until or cap.until, cap.until)) if said else cap),
-        ):
-            hits = pipeline.search(q["question"], k=5, dates=dates)
-            recall[kind].append(any(Path(h.source).name in relevant for h in hits))
+    found = searches(pipeline, files, corpus, args.queries)
     pipeline.close()
 
     ingest_rate = full.chunks_embedded / full.seconds
@@ -214,12 +247,9 @@ def main(argv: list[str]) -> int:
         "reingest_unchanged_s": again.seconds,
         "week_added": {"articles": len(added.added), "import_s": week_s, "ingest_s": added_s},
         "bm25_rebuild_s": bm25_s,
-        "search_ms": {k: {"p50": median(v), "p95": p95(v), "n": len(v)} for k, v in latency.items()},
         "copy_groups": len(groups),
         "articles_in_copy_groups": sum(len(g) for g in groups),
-        "recall_at_5": {k: sum(v) / len(v) if v else None for k, v in recall.items()},
-        "questions_scored": len(recall["no dates"]),
-        "questions_left_out": left_out,
+        **found,
     }
     rows = [
         ("weeks / articles / chunks", f"{len(files)} / {result['articles']} / {result['chunks']}"),
@@ -233,11 +263,10 @@ def main(argv: list[str]) -> int:
         ("re-ingest, nothing changed", f"{again.seconds:.1f} s"),
         (f"one more week ({len(added.added)} articles): import + ingest", f"{week_s:.1f} s + {added_s:.1f} s"),
         ("BM25 rebuilt from every stored chunk", f"{bm25_s:.1f} s"),
-        *[(f"search p50 / p95, {k}", f"{median(v):.1f} / {p95(v):.1f} ms") for k, v in latency.items()],
         ("groups of copies (articles in them)", f"{len(groups)} ({result['articles_in_copy_groups']})"),
-        *[(f"recall@5, {k} ({len(v)} questions)", f"{sum(v) / len(v):.3f}" if v else "-") for k, v in recall.items()],
+        *search_rows(found),
     ]
     print(table(rows, ("archive", "value")))
-    print(f"({left_out} questions left out: no article found for them holds the right choice's words)")
+    print(f"({found['questions_left_out']} questions left out: no article found for them holds the right choice)")
     print(f"\nwrote {write_json(f'archive-{len(files)}', result)}")
     return 0

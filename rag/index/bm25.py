@@ -80,6 +80,11 @@ class BM25Index:
             return None
         return cls(info["ids"], info["sources"], info["generation"], model, days)
 
+    def ids_within(self, days: tuple[int, int]) -> list[str]:
+        """The ids of the chunks dated within `days` (day numbers, both included)."""
+        numbers = np.asarray(self.days)
+        return [self.ids[i] for i in np.nonzero((numbers >= days[0]) & (numbers <= days[1]))[0]]
+
     def search(
         self, query: str, n: int, source: str | None = None, days: tuple[int, int] | None = None
     ) -> list[tuple[str, float]]:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import chromadb
     import numpy as np
     from chromadb.api.collection_configuration import CreateHNSWConfiguration
+    from langchain_core.documents import Document
     from langchain_core.embeddings import Embeddings
 
     from rag.config import Settings
@@ -57,6 +58,21 @@ class Store(Chroma):
     def nearest(self, vectors: np.ndarray, k: int) -> list[list[str]]:
         """The ids of the `k` nearest chunks to each vector, per the HNSW index."""
         return self._collection.query(query_embeddings=vectors, n_results=k, include=[])["ids"]
+
+    def nearest_among(self, vector: list[float], ids: list[str], n: int) -> list[tuple[Document, float]]:
+        """The `n` chunks among `ids` nearest to `vector`, as (document, cosine distance), by exact comparison with
+        their stored vectors: for a few thousand ids it is quicker than Chroma's `where` (no HNSW, no filter)."""
+        import numpy as np
+
+        if not ids:
+            return []
+        found = self._collection.get(ids=ids, include=["embeddings"])
+        vectors = np.asarray(found["embeddings"], dtype=np.float32)
+        query = np.asarray(vector, dtype=np.float32)
+        similarity = vectors @ query / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(query) + 1e-12)
+        order = np.argsort(-similarity, kind="stable")[:n]
+        docs = {str(d.id): d for d in self.get_by_ids([found["ids"][i] for i in order])}
+        return [(docs[found["ids"][i]], 1.0 - float(similarity[i])) for i in order if found["ids"][i] in docs]
 
     def nearest_distances(self, vectors: np.ndarray, k: int) -> list[list[float]]:
         """The cosine distances of the `k` nearest chunks to each vector, per the HNSW index."""
