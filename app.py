@@ -23,6 +23,8 @@ import math
 import os
 import re
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import streamlit as st
@@ -216,33 +218,26 @@ def timeline_request(request: str) -> tuple[str, Dates | None] | None:
     return (topic, dates) if topic else None
 
 
-def timeline(pipeline: Pipeline, request: str, topic: str, dates: Dates | None) -> None:
-    """A timeline made while the page shows its steps and each bullet as soon as it is checked."""
-    with st.status(md_text(f"{request}..."), expanded=True) as status:
-        bar = st.progress(0.0, text="searching")
-        summary = pipeline.timeline(
-            topic,
-            dates=dates,
-            progress=lambda n, total, what: bar.progress(min(n / total, 1.0), text=what),
-            on_note=lambda text, supported: show_claim(text, [], supported, "not supported", bullet=True),
-        )
-        status.update(label=md_text(request), state="complete", expanded=False)
-    st.session_state.turns.append((request, summary))
-
-
 def summarize(
     pipeline: Pipeline, request: str, files: list[str], everything: bool = False, dates: Dates | None = None
 ) -> None:
-    """A summary (with `dates` alone: a digest, a bullet per story) made while the page shows its steps and
-    each bullet as soon as it is checked (a preview: the summary's own bullets follow)."""
+    """A summary (with `dates` alone: a digest, a bullet per story), shown while it is made (see `made_live`)."""
+    length = st.session_state.get("summary_length", "medium")
+    made_live(request, partial(pipeline.summarize, files, everything=everything, length=length, dates=dates))
+
+
+def timeline(pipeline: Pipeline, request: str, topic: str, dates: Dates | None) -> None:
+    """A timeline of `topic`, shown while it is made (see `made_live`)."""
+    made_live(request, partial(pipeline.timeline, topic, dates=dates))
+
+
+def made_live(request: str, make: Callable[..., Summary]) -> None:
+    """Call `make(progress=..., on_note=...)` while the page shows its steps and each bullet as soon as it is
+    checked (a preview: the summary's own bullets follow), and keep the result as a turn of the chat."""
     with st.status(md_text(f"{request}..."), expanded=True) as status:
         bar = st.progress(0.0, text="starting")
-        summary = pipeline.summarize(
-            files,
-            everything=everything,
+        summary = make(
             progress=lambda n, total, what: bar.progress(min(n / total, 1.0), text=what),
-            length=st.session_state.get("summary_length", "medium"),
-            dates=dates,
             on_note=lambda text, supported: show_claim(text, [], supported, "not supported", bullet=True),
         )
         status.update(label=md_text(request), state="complete", expanded=False)
@@ -304,10 +299,12 @@ def follow_index(pipeline: Pipeline) -> None:
         st.rerun()
 
 
-def files_page(files: dict[str, Entry]) -> None:
-    """The indexed files matching the filter box, FILES_PER_PAGE at a time."""
-    wanted = st.text_input("Filter by name", key="corpus_filter", placeholder="e.g. 2024-03 or talks").strip()
-    names = [rel for rel in sorted(files) if wanted.lower() in rel.lower()]
+def files_page(files: dict[str, Entry], about: dict[str, tuple[str, str, str]]) -> None:
+    """The indexed files matching the filter box (by name or title), FILES_PER_PAGE at a time, each with its
+    title, outlet and date where known (`about`: path -> (title, date, outlet))."""
+    wanted = st.text_input("Filter by name or title", key="corpus_filter", placeholder="e.g. 2024-03 or talks")
+    wanted = wanted.strip().lower()
+    names = [rel for rel in sorted(files) if wanted in rel.lower() or wanted in about.get(rel, ("",))[0].lower()]
     chunks = sum(e.chunks for e in files.values())
     st.caption(f"{len(files)} articles, {chunks} chunks" + (f"; {len(names)} match" if wanted else ""))
     pages = max(1, math.ceil(len(names) / FILES_PER_PAGE))
@@ -316,8 +313,10 @@ def files_page(files: dict[str, Entry]) -> None:
     page = st.number_input(f"Page (of {pages})", 1, pages, key="corpus_page") if pages > 1 else 1
     for rel in names[(page - 1) * FILES_PER_PAGE : page * FILES_PER_PAGE]:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(files[rel].indexed_at))
-        plain(rel, style="font-weight: 600")
-        st.caption(f"{files[rel].chunks} chunks, indexed {when}")
+        title, date, outlet = about.get(rel, ("", "", ""))
+        plain(title or rel, style="font-weight: 600")
+        said = ", ".join(filter(None, [outlet, date, rel if title else ""]))
+        st.caption(md_text(f"{said + '; ' if said else ''}{files[rel].chunks} chunks, indexed {when}"))
         st.button("Summarize", key=f"summarize-{rel}", on_click=queue, args=(("summarize", rel),))
 
 
@@ -334,7 +333,7 @@ def corpus_panel(pipeline: Pipeline) -> None:
         if not files:
             st.info(f"No articles indexed yet: add some below or put them in {settings.corpus_dir}/.")
         else:
-            files_page(files)
+            files_page(files, pipeline.about_files())
         if files:
             st.radio("Summary length", ["short", "medium", "long"], index=1, horizontal=True, key="summary_length")
         if len(files) > 1:

@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import BENCHDATA, ROOT, median, p95, peak_rss_mb, require, table, write_json
+from benchmarks.ingest import raw_throughput
+from benchmarks.scale import size_mb
 from rag.config import Settings
 from rag.pipeline import Pipeline
 from rag.types import Dates
@@ -112,21 +114,6 @@ def search_ms(pipeline: Pipeline, queries: Sequence[tuple[str, Dates | None]]) -
         pipeline.search(query, k=5, dates=dates)
         times.append(1000 * (time.perf_counter() - started))
     return times
-
-
-def raw_throughput(pipeline: Pipeline, texts: list[str]) -> float:
-    from sentence_transformers import SentenceTransformer
-
-    from rag.index.embeddings import resolve_model_path
-
-    model = SentenceTransformer(str(resolve_model_path(pipeline.settings.embedding_model)), device="cpu")
-    started = time.perf_counter()
-    model.encode(texts, batch_size=pipeline.settings.embed_batch_size, normalize_embeddings=True)
-    return len(texts) / (time.perf_counter() - started)
-
-
-def size_mb(folder: Path) -> float:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
 
 
 def searches(pipeline: Pipeline, files: list[Path], corpus: Path, queries: int) -> dict[str, Any]:

@@ -159,6 +159,10 @@ class Pipeline:
         """Files in the index, by path relative to the corpus folder."""
         return self.index.files()
 
+    def about_files(self) -> dict[str, tuple[str, str, str]]:
+        """Indexed files' (title, date, outlet), by path relative to the corpus folder; for lists of articles."""
+        return self.index.about()
+
     @_explained
     def search(
         self, query: str, k: int | None = None, source: str | None = None, dates: Dates | None = None

@@ -49,7 +49,9 @@ def as_shown(markdown: str) -> str:
 
 
 def sidebar_text(at: AppTest) -> str:
-    return html.unescape(" ".join(h.proto.body for h in at.sidebar.get("html")))
+    """The sidebar's escaped HTML and its captions, as shown."""
+    captions = [as_shown(c.value) for c in at.sidebar.caption]
+    return html.unescape(" ".join([*(h.proto.body for h in at.sidebar.get("html")), *captions]))
 
 
 def test_a_question_gets_a_cited_answer_with_the_quote_highlighted_in_its_article(app: AppTest) -> None:
@@ -82,6 +84,8 @@ def test_an_unanswerable_question_is_refused(app: AppTest) -> None:
 def test_the_sidebar_lists_the_corpus_and_summarizes_an_article(app: AppTest) -> None:
     listed = sidebar_text(app)
     assert NEWS in listed and COMMENTARY in listed
+    assert ">News: london talks day two<" in listed  # each file's title, then its date and name below it
+    assert any(as_shown(c.value).startswith(f"2025-06-10, {NEWS}; ") for c in app.sidebar.caption)
     assert any("chunks, indexed" in c.value for c in app.sidebar.caption)
     app.sidebar.button(key=f"summarize-{NEWS}").click().run()
     assert not app.exception

@@ -31,12 +31,14 @@ _WORD = re.compile(r"\w+")
 
 @dataclass(frozen=True)
 class Signed:
-    """What grouping needs of one indexed article."""
+    """What grouping needs of one indexed article (and, for lists of articles, its title and outlet)."""
 
     path: str
     signature: bytes
     date: str  # ISO date or ""
     chars: int
+    title: str = ""
+    outlet: str = ""
 
 
 def signature(text: str) -> bytes:
@@ -89,7 +91,7 @@ def groups(articles: Iterable[Signed], threshold: float = SIMILARITY) -> list[tu
 
 def one_of_each(paths: list[str], copies: dict[str, tuple[str, ...]]) -> list[str]:
     """`paths` with one copy of each group (`copies`: path -> its group, main copy first): the first of the group
-    in group order that `paths` holds, so the main copy where it is there.
+    in group order that `paths` holds, so the main copy where it is there (else the first by path).
 
     >>> one_of_each(["b.md", "a.md", "c.md"], {"a.md": ("a.md", "b.md"), "b.md": ("a.md", "b.md")})
     ['a.md', 'c.md']

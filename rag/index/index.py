@@ -162,6 +162,11 @@ class Index:
             cached = self._copies = (version, self.manifest.copies())
         return cached[1]
 
+    def about(self) -> dict[str, tuple[str, str, str]]:
+        """Each indexed file's (title, date, outlet), by path relative to the corpus folder ("" where unknown).
+        On a Chroma server, only the files ingested from this data folder."""
+        return self.manifest.about()
+
     def require(self) -> None:
         """Raise unless some file is indexed; one row looked up (on a Chroma server, the chunks counted), cheap
         enough for every search."""

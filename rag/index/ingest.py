@@ -7,7 +7,7 @@ that cannot be read is skipped with its reason, and any version of it already in
 marked `pending` before their chunks change, so a run that is killed is finished by the next one.
 
 Each indexed file is also signed for the search of near-duplicates, and after any change the groups of copies
-are found again over all signatures (rag.index.duplicates; about a second at 9,000 articles).
+are found again over all signatures (rag.index.duplicates; half a second at 8,819 articles).
 """
 
 from __future__ import annotations
@@ -402,7 +402,8 @@ class Ingester:
 
 
 def _signed(rel: str, article: documents.Article) -> duplicates.Signed:
-    return duplicates.Signed(rel, duplicates.signature(article.text), article.date, len(article.text))
+    signature = duplicates.signature(article.text)
+    return duplicates.Signed(rel, signature, article.date, len(article.text), article.title, article.outlet)
 
 
 def _batches(jobs: list[_Job], size: int) -> Iterator[list[tuple[_Job, dict[str, Any]]]]:

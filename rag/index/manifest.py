@@ -39,6 +39,8 @@ CREATE TABLE IF NOT EXISTS articles (
     signature BLOB NOT NULL,
     date TEXT NOT NULL,
     chars INTEGER NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    outlet TEXT NOT NULL DEFAULT '',
     main TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (collection, path)
 );
@@ -127,10 +129,11 @@ class Manifest:
     def sign(self, path: str, sha256: str, signed: Signed) -> None:
         """Record the near-duplicate signature of `path` at version `sha256` (see rag.index.duplicates)."""
         self._execute(
-            "INSERT INTO articles (collection, path, sha256, signature, date, chars) VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (collection, path) DO UPDATE SET sha256 = excluded.sha256, signature = excluded.signature, "
-            "date = excluded.date, chars = excluded.chars",
-            (self.collection, path, sha256, signed.signature, signed.date, signed.chars),
+            "INSERT INTO articles (collection, path, sha256, signature, date, chars, title, outlet) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (collection, path) DO UPDATE SET sha256 = excluded.sha256, "
+            "signature = excluded.signature, date = excluded.date, chars = excluded.chars, title = excluded.title, "
+            "outlet = excluded.outlet",
+            (self.collection, path, sha256, signed.signature, signed.date, signed.chars, signed.title, signed.outlet),
         )
 
     def signed(self) -> dict[str, tuple[str, Signed]]:
@@ -142,6 +145,17 @@ class Manifest:
         )
         return {path: (sha, Signed(path, bytes(sig), date, chars)) for path, sha, sig, date, chars in rows}
 
+    def about(self) -> dict[str, tuple[str, str, str]]:
+        """The signed files' (title, date, outlet), by path ("" where unknown); none in a read-only manifest written
+        before articles were signed."""
+        try:
+            rows = self._execute(
+                "SELECT path, title, date, outlet FROM articles WHERE collection = ?", (self.collection,)
+            )
+        except sqlite3.OperationalError:  # no such table
+            return {}
+        return {path: (title, date, outlet) for path, title, date, outlet in rows}
+
     def set_copies(self, groups: list[tuple[str, ...]]) -> None:
         """Record the groups of copies (paths, main copy first); every other file is in none."""
         with self._transaction():
@@ -152,7 +166,7 @@ class Manifest:
             )
 
     def copies(self) -> dict[str, tuple[str, ...]]:
-        """Each file in a group of copies -> the group's paths, main copy first (see `set_copies`). A read-only
+        """Each file in a group of copies -> the group's paths, main copy first, the others by path. A read-only
         manifest written before copies were looked for has none."""
         try:
             rows = self._execute(
