@@ -175,9 +175,13 @@ def test_summarize_with_a_date_phrase_in_the_chat_gives_a_digest(app: AppTest) -
     assert app.chat_message[-1].get("html")  # the digest's bullets, as text
 
 
-def test_a_timeline_asked_in_the_chat(app: AppTest) -> None:
+def test_a_timeline_asked_in_the_chat_or_the_sidebar(app: AppTest) -> None:
     app.chat_input[0].set_value("Timeline of the London talks in June 2025").run()
     assert not app.exception
     shown = page_text(app)
     assert "Timeline of the London talks from 2025-06-01 to 2025-06-30: 2 articles" in shown
     assert [as_shown(c.value) for c in app.caption].count("2025-06-10, 1 article") == 2
+    app.sidebar.text_input(key="timeline_topic").set_value("rare earth exports")
+    next(b for b in app.sidebar.button if b.label == "Make the timeline").click().run()
+    assert not app.exception
+    assert "Timeline of rare earth exports: " in page_text(app)
