@@ -94,16 +94,9 @@ def relevant_files(question: dict[str, Any], by_url: dict[str, str]) -> set[str]
 
 
 def files_by_url(corpus: Path) -> dict[str, str]:
-    import re
+    from rag.importing import front_matter_url
 
-    from rag.importing import normalise_url
-
-    out = {}
-    for path in corpus.glob("*.md"):
-        head = path.read_text(encoding="utf-8")[:4096]
-        if match := re.search(r"^url:\s*['\"]?(\S+?)['\"]?\s*$", head, re.M):
-            out[normalise_url(match.group(1))] = path.name
-    return out
+    return {url: path.name for path in corpus.glob("*.md") if (url := front_matter_url(path))}
 
 
 def search_ms(pipeline: Pipeline, queries: Sequence[tuple[str, Dates | None]]) -> list[float]:

@@ -21,7 +21,8 @@ from typing import Any
 
 from benchmarks.common import BENCHDATA, ROOT, require, table, write_json
 from rag.index import documents
-from rag.index.duplicates import PERMUTATIONS, SIMILARITY, Signed, groups, signature, similarity
+from rag.index.duplicates import SIMILARITY, Signed, groups, signature
+from rag.index.duplicates import pairs as near_pairs
 
 YEAR = ROOT / "data" / "bench" / "realtimeqa" / "year" / "corpus"
 BANDS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -36,26 +37,6 @@ def year_corpus() -> Path:
             report = import_jsonl(source, YEAR, Fields(list_field="search_result"))
             print(f"{source.name}: {len(report.imported)} imported, {report.duplicates} already there", flush=True)
     return YEAR
-
-
-def near_pairs(signed: dict[str, Signed], low: float) -> list[tuple[float, str, str]]:
-    """Pairs of articles with estimated similarity at least `low` (LSH candidates, each checked)."""
-    import numpy as np
-    from datasketch import LeanMinHash, MinHashLSH
-
-    from rag.index.duplicates import SCHEME
-
-    lsh = MinHashLSH(threshold=low, num_perm=PERMUTATIONS)
-    minhashes = {}
-    for path, a in signed.items():
-        minhashes[path] = LeanMinHash(seed=1, hashvalues=np.frombuffer(a.signature, dtype=np.uint32), scheme=SCHEME)
-        lsh.insert(path, minhashes[path])
-    pairs = []
-    for path, minhash in minhashes.items():
-        for other in lsh.query(minhash):
-            if other > path and (s := similarity(signed[path].signature, signed[other].signature)) >= low:
-                pairs.append((s, path, other))
-    return sorted(pairs, reverse=True)
 
 
 def main(argv: list[str]) -> int:
@@ -75,7 +56,7 @@ def main(argv: list[str]) -> int:
     started = time.perf_counter()
     found = groups(signed.values())
     group_seconds = time.perf_counter() - started
-    pairs = near_pairs(signed, BANDS[0])
+    pairs = near_pairs(signed.values(), BANDS[0])
     identical = sum(1 for _, a, b in pairs if digests[a] == digests[b])
 
     sizes = Counter(len(g) for g in found)

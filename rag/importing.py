@@ -91,19 +91,18 @@ def known_urls(corpus: Path) -> set[str]:
     the folder walked as the ingest walks it)."""
     from rag.index.ingest import scan
 
-    found = set()
-    for _, path in scan(corpus).files:
-        if path.suffix.lower() != ".md":
-            continue
-        try:
-            with path.open("rb") as f:
-                head = f.read(4096).decode("utf-8", "ignore")
-        except OSError:
-            continue
-        match = re.search(r"^url:\s*['\"]?(\S+?)['\"]?\s*$", head, re.M) if head.startswith("---") else None
-        if match:
-            found.add(normalise_url(match.group(1)))
-    return found
+    return {url for _, path in scan(corpus).files if path.suffix.lower() == ".md" and (url := front_matter_url(path))}
+
+
+def front_matter_url(path: Path) -> str:
+    """The URL in a Markdown file's front matter (read from its first 4 KB), normalised; "" if none."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(4096).decode("utf-8", "ignore")
+    except OSError:
+        return ""
+    match = re.search(r"^url:\s*['\"]?(\S+?)['\"]?\s*$", head, re.M) if head.startswith("---") else None
+    return normalise_url(match.group(1)) if match else ""
 
 
 def _records(path: Path, fields: Fields) -> Iterator[tuple[int, Any]]:

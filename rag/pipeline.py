@@ -326,7 +326,7 @@ class Pipeline:
         when = f" from {dates.since or 'the first'} to {dates.until or 'the last'}" if dates else ""
         cache = SummaryCache(self.settings.data_dir / "summaries")
         indexed = self.indexed_files()
-        found = {self.resolve_source(h.source) for h in hits}
+        found = {self.corpus.resolve(h.source, indexed) for h in hits}  # one read of the indexed files
         key = cache.key(
             self.settings,
             self.model_label,

@@ -58,8 +58,9 @@ def similarity(a: bytes, b: bytes) -> float:
     return float(np.mean(np.frombuffer(a, dtype=np.uint32) == np.frombuffer(b, dtype=np.uint32)))
 
 
-def groups(articles: Iterable[Signed], threshold: float = SIMILARITY) -> list[tuple[str, ...]]:
-    """Groups of two or more copies, each as paths with the main copy first; sorted by main copy."""
+def pairs(articles: Iterable[Signed], threshold: float) -> list[tuple[float, str, str]]:
+    """Pairs of articles (similarity, path, other path; path < other) whose estimated similarity is at least
+    `threshold`, most similar first."""
     from datasketch import LeanMinHash, MinHashLSH
 
     signed = {a.path: a for a in articles}
@@ -70,6 +71,17 @@ def groups(articles: Iterable[Signed], threshold: float = SIMILARITY) -> list[tu
         values = np.frombuffer(a.signature, dtype=np.uint32)
         minhashes[path] = LeanMinHash(seed=1, hashvalues=values, scheme=SCHEME)
         lsh.insert(path, minhashes[path])
+    found = []
+    for path, minhash in minhashes.items():
+        for other in lsh.query(minhash):
+            if other > path and (s := similarity(signed[path].signature, signed[other].signature)) >= threshold:
+                found.append((s, path, other))
+    return sorted(found, reverse=True)
+
+
+def groups(articles: Iterable[Signed], threshold: float = SIMILARITY) -> list[tuple[str, ...]]:
+    """Groups of two or more copies, each as paths with the main copy first; sorted by main copy."""
+    signed = {a.path: a for a in articles}
     parent = {path: path for path in signed}
 
     def root(path: str) -> str:
@@ -78,10 +90,8 @@ def groups(articles: Iterable[Signed], threshold: float = SIMILARITY) -> list[tu
             path = parent[path]
         return path
 
-    for path, minhash in minhashes.items():
-        for other in lsh.query(minhash):
-            if other != path and similarity(signed[path].signature, signed[other].signature) >= threshold:
-                parent[root(other)] = root(path)
+    for _, path, other in pairs(signed.values(), threshold):
+        parent[root(other)] = root(path)
     members: dict[str, list[Signed]] = {}
     for path, a in signed.items():
         members.setdefault(root(path), []).append(a)
