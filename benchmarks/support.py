@@ -178,6 +178,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--limit", type=int, help="only the first N sentences of each file")
     parser.add_argument("--synthetic", action="store_true", help="also score one-change unsupported variants")
     parser.add_argument("--json", dest="json_out", type=Path, help="also write the totals here")
+    parser.add_argument(
+        "--scores", type=Path, help="also write every sentence's label, passages and scores here (JSON lines)"
+    )
     args = parser.parse_args(argv)
 
     from rag.answering.judge import LexicalJudge, ModelJudge
@@ -275,5 +278,25 @@ def main(argv: list[str]) -> int:
     path = write_json("support", results)
     if args.json_out:
         args.json_out.write_text(json.dumps(results, indent=2))
+    if args.scores:
+        write_scores(args.scores, datasets)
     print(f"written: {path}")
     return 0
+
+
+def write_scores(path: Path, datasets: dict[str, list[Case]]) -> None:
+    """One JSON line per sentence, to study combinations of the judges without running the models again. It
+    holds article text: keep it under benchmarks/results (not committed)."""
+    with path.open("w", encoding="utf-8") as out:
+        for name, cases in datasets.items():
+            for n, case in enumerate(cases):
+                row = {
+                    "data": name,
+                    "n": n,
+                    "sentence": case.sentence,
+                    "supported": case.supported,
+                    "kind": case.kind,
+                    "passages": [p.text for p in case.passages],
+                    "scores": case.scores,
+                }
+                out.write(json.dumps(row) + "\n")
