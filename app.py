@@ -40,7 +40,7 @@ from rag.index.index import Index
 from rag.index.manifest import Entry
 from rag.index.state import ReadOnlyError
 from rag.pipeline import Pipeline
-from rag.text import md_text
+from rag.text import also_in, md_text
 from rag.types import Dates
 
 logger = logging.getLogger("rag.app")
@@ -100,11 +100,15 @@ def excerpt(text: str, start: int, end: int, window: int = 500) -> str:
 
 def show_citations(pipeline: Pipeline, citations: list[Citation]) -> None:
     for c in citations:
-        with st.expander(md_text(f"[{c.id}] {c.about + ' - ' if c.about else ''}{c.source} ({c.start}-{c.end})")):
+        label = f"[{c.id}] {c.about + ' - ' if c.about else ''}{c.source} ({c.start}-{c.end})"
+        copies = f" · {len(c.copies)} cop{'ies' if len(c.copies) > 1 else 'y'}" if c.copies else ""
+        with st.expander(md_text(label + copies)):
             try:
                 st.html(excerpt(pipeline.article_text(c.source), c.start, c.end))
             except RagError:  # the file changed or went away since: the quote is still known
                 plain(c.quote, style="border-left: 3px solid #ccc; padding-left: 0.8em")
+            if c.copies:
+                st.caption(md_text(also_in(c.copies, shown=10)))
 
 
 def show_answer(pipeline: Pipeline, answer: Answer) -> None:

@@ -194,6 +194,8 @@ def _search(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([h.to_json() for h in hits], ensure_ascii=False, indent=2))
         return 0
+    from rag.text import also_in
+
     if not hits:
         print("no passages found")
     for n, hit in enumerate(hits, start=1):
@@ -203,12 +205,7 @@ def _search(args: argparse.Namespace) -> int:
             print(terminal_safe(f"    {hit.title} ({about})" if hit.title else f"    ({about})"))
         print(terminal_safe("    " + " ".join(hit.text.split())[:400]))
         if hit.copies:
-            named = ", ".join(hit.copies[:3]) + (", ..." if len(hit.copies) > 3 else "")
-            print(
-                terminal_safe(
-                    f"    also in {len(hit.copies)} other article{'s' if len(hit.copies) > 1 else ''}: {named}"
-                )
-            )
+            print(terminal_safe("    " + also_in(hit.copies)))
     return 0
 
 
@@ -346,8 +343,11 @@ def render(answer: Answer) -> str:
 
 
 def _sources(citations: Sequence[Citation]) -> list[str]:
+    from rag.text import also_in
+
     return [
         f'[{c.id}] {c.about + " - " if c.about else ""}{c.source}:{c.start}-{c.end}\n    "{" ".join(c.quote.split())}"'
+        + (f"\n    {also_in(c.copies)}" if c.copies else "")
         for c in citations
     ]
 

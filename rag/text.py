@@ -18,6 +18,7 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -181,3 +182,15 @@ def md_text(text: str) -> str:
     '\\!\\[x\\]\\(http\\://a\\.b/c\\.png\\) \\:red\\[no\\]'
     """
     return _MARKDOWN.sub(r"\\\1", re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "", text))
+
+
+def also_in(copies: Sequence[str], shown: int = 3) -> str:
+    """The other articles holding a passage's text, for people: "" when there are none.
+
+    >>> also_in(["a.md"]), also_in(["a.md", "b.md", "c.md", "d.md"], shown=2)
+    ('also in 1 other article: a.md', 'also in 4 other articles: a.md, b.md, ...')
+    """
+    if not copies:
+        return ""
+    named = ", ".join(copies[:shown]) + (", ..." if len(copies) > shown else "")
+    return f"also in {len(copies)} other article{'s' if len(copies) > 1 else ''}: {named}"

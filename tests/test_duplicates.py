@@ -7,10 +7,13 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from rag.index.duplicates import Signed, groups, signature, similarity
 from rag.pipeline import Pipeline
 
 from .conftest import COMMENTARY, NEWS, run_cli
+from .test_app import as_shown, start
 
 COPY = "2025-06-11_wire_london-talks.txt"
 QUESTION = "How many hours did Tuesday's talks last?"
@@ -58,6 +61,7 @@ def test_search_shows_one_copy_and_answers_cite_the_earliest(
     answer = pipeline.ask(QUESTION)
     assert not answer.refused and "five hours" in answer.answer
     assert {Path(c.source).name for c in answer.citations} == {NEWS}
+    assert all([Path(p).name for p in c.copies] == [COPY] for c in answer.citations)  # "also in" under a citation
 
     summary = pipeline.summarize([NEWS, COPY, COMMENTARY])  # the copy's facts are not summarized twice
     assert [Path(s).name for s in summary.sources] == [NEWS, COMMENTARY]
@@ -97,3 +101,16 @@ def test_search_in_the_terminal_and_json_names_the_copies(corpus: Path, tmp_path
     code, out, err = run_cli("search", QUESTION, "-k", "2", "--json", env=env, cwd=tmp_path)
     news = [h for h in json.loads(out) if Path(h["source"]).name == NEWS]
     assert news and all([Path(p).name for p in h["copies"]] == [COPY] for h in news)
+
+
+def test_the_chat_says_which_other_articles_hold_a_cited_passage(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _wire_copy(corpus)
+    app = start(tmp_path, monkeypatch, corpus)
+    app.chat_input[0].set_value(QUESTION).run()
+    assert not app.exception
+    cited = [e for e in app.expander if NEWS in as_shown(e.label)]
+    assert cited and all(as_shown(e.label).endswith("· 1 copy") for e in cited)
+    captions = [as_shown(c.value) for e in cited for c in e.caption]
+    assert any(c.startswith("also in 1 other article:") and COPY in c for c in captions)

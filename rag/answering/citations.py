@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rag.text import SENTENCE_END, content_words, names, numbers, sentence_spans
-from rag.types import Passage
+from rag.types import Hit, Passage
 
 if TYPE_CHECKING:
     from rag.answering.judge import Verdict
@@ -49,6 +49,7 @@ class Citation:
     title: str = ""  # the article's, for people: "title (outlet, date)" next to the path
     date: str = ""
     outlet: str = ""
+    copies: list[str] = field(default_factory=list)  # other articles holding the same text (near-duplicates)
 
     @property
     def about(self) -> str:
@@ -59,6 +60,11 @@ class Citation:
         """
         extra = ", ".join(filter(None, [self.outlet, self.date]))
         return " ".join(filter(None, [self.title, f"({extra})" if extra else ""]))
+
+
+def copies_of(passage: Passage) -> list[str]:
+    """The other articles a search found holding the passage's text (a plain passage knows of none)."""
+    return list(passage.copies) if isinstance(passage, Hit) else []
 
 
 @dataclass
@@ -194,6 +200,7 @@ def verify(
                     passage.title,
                     passage.date,
                     passage.outlet,
+                    copies_of(passage),
                 )
             ids.append(citations[key].id)
         ids = list(dict.fromkeys(ids))

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from rag.answering.citations import Citation, defang_markers, verify
+from rag.answering.citations import Citation, copies_of, defang_markers, verify
 from rag.answering.summarize import MAX_BULLETS, Length, Note, Progress, Shown, Summarizer
 from rag.text import content_words, numbers, sentence_spans
 from rag.types import Passage
@@ -110,7 +110,15 @@ class _Quote:
         start = self.passage.start
         p = self.passage
         return Citation(
-            0, self.source, start + self.a, start + self.b, p.text[self.a : self.b], p.title, p.date, p.outlet
+            0,
+            self.source,
+            start + self.a,
+            start + self.b,
+            p.text[self.a : self.b],
+            p.title,
+            p.date,
+            p.outlet,
+            copies_of(p),
         )
 
 
