@@ -74,9 +74,11 @@ def stemmer() -> Any:
 
 
 # A sentence ends at . ! ? (plus closing quotes/brackets), then any citation markers, then whitespace; or at a
-# line break. Not after an initial or a title ("U.S.", "Mr."): such a sentence is not split, at worst joined.
+# line break. Not after an initial or a title ("U.S.", "Mr."), nor in "No. 1": such a sentence is not split, at
+# worst joined.
 SENTENCE_END = re.compile(
-    r"""(?<!\b[A-Z])(?<!\bMr)(?<!\bMs)(?<!\bDr)(?<!\bSt)(?<!\bMrs)(?<!\bvs)[.!?]["'\u201d\u2019)]*"""
+    r"""(?<!\b[A-Z])(?<!\bMr)(?<!\bMs)(?<!\bDr)(?<!\bSt)(?<!\bMrs)(?<!\bvs)(?!(?<=\b[Nn]o)\.\s*\d)"""
+    r"""[.!?]["'\u201d\u2019)]*"""
     r"""((?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*)(?=\s|$)|"""
     r"""[\u3002\uff01\uff1f]["'\u201d\u2019\u300d\u300f)]*|\n+"""  # Chinese and Japanese end marks: no space follows
 )

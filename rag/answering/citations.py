@@ -94,6 +94,8 @@ def split_sentences(answer: str) -> list[tuple[str, list[int]]]:
     [('Besant left early.', [1]), ('The U.S. side had a hearing.', [2, 3]), ('Done', [])]
     >>> split_sentences("They met in London. [II] [4]")
     [('They met in London.', [4])]
+    >>> split_sentences("Fast Car shot to No. 1 on iTunes [2]. No. It did not.")
+    [('Fast Car shot to No. 1 on iTunes.', [2]), ('No.', []), ('It did not.', [])]
     """
     answer = SECTION_NUMBER.sub("", answer)
     pieces, start = [], 0
