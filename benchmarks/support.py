@@ -13,7 +13,8 @@ Judges: `lexical` (the old check: rules, then the share of content words in the 
 (rules, then the bundled model's yes/no log-probabilities), for each `--bundled-model`; the model's score is
 also taken without the rules, to show what each stage adds. Measures, with "unsupported" as the positive
 class: balanced accuracy, precision and recall of "unsupported", at the shipped threshold on the whole set,
-and with a threshold chosen on the even-numbered sentences and reported on the odd-numbered ones.
+with a threshold chosen on the even-numbered sentences and reported on the odd-numbered ones, and at a few fixed
+thresholds (on the whole set and on each half).
 `--synthetic` adds sentences made unsupported on purpose from the human-supported ones (a number, a weekday,
 a negation, two names swapped) and reports the recall of "unsupported" on each kind.
 """
@@ -38,6 +39,7 @@ from rag.config import Settings
 from rag.types import Passage
 
 DEFAULT_DATA = BENCHDATA / "qags_xsum" / "mturk_xsum.jsonl"
+SWEEP = (0.5, 0.55, 0.6, 0.65, 0.7)  # thresholds every judge is also measured at
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
 
@@ -134,6 +136,16 @@ def measures(cases: Sequence[Case], row: str, threshold: float) -> dict[str, flo
         "precision_unsupported": round(tp / sum(said), 4) if sum(said) else float("nan"),
         "recall_unsupported": round(recall, 4),
         "n": len(cases),
+    }
+
+
+def sweep(cases: Sequence[Case], row: str, threshold: float) -> dict[str, float]:
+    """`measures` at `threshold` on `cases`, with the balanced accuracy of its even and odd halves: a threshold
+    that helps on both halves of two sets is not one fitted to a few sentences."""
+    return {
+        **measures(cases, row, threshold),
+        "even": measures(cases[::2], row, threshold)["balanced_accuracy"],
+        "odd": measures(cases[1::2], row, threshold)["balanced_accuracy"],
     }
 
 
@@ -265,6 +277,14 @@ def main(argv: list[str]) -> int:
             )
         print(f"\n{name}: {len(human)} sentences, {sum(not c.supported for c in human)} unsupported by people")
         print(table(table_rows, header))
+        sweep_rows = []
+        for row in rows:
+            per_judge[row]["sweep"] = {f"{t:g}": sweep(human, row, t) for t in SWEEP}
+            for t, m in per_judge[row]["sweep"].items():
+                split = f"{m['even']:.3f} / {m['odd']:.3f}"
+                sweep_rows.append((row, t, f"{m['balanced_accuracy']:.3f}", f"{m['recall_unsupported']:.3f}", split))
+        print("\nthe same judges at other thresholds (whole set, and its even / odd halves)")
+        print(table(sweep_rows, ("judge", "threshold", "bal. acc.", "rec. unsup.", "even / odd")))
         if args.synthetic:
             kinds = sorted({c.kind for c in cases} - {"human"})
             counts = {k: sum(c.kind == k for c in cases) for k in kinds}
