@@ -1,4 +1,4 @@
-"""A year of news: `python -m benchmarks archive [--weeks N] [--queries N] [--skip-raw]`.
+"""A year of news: `python -m benchmarks archive [--weeks N] [--queries N] [--skip-raw] [--search-only|--week-only]`.
 
 The corpus is RealTime QA 2024 (../shared/benchdata/realtimeqa/2024): the first N weeks' search results (default
 all 52) imported with `rag import` into a fresh folder under data/bench/realtimeqa/archive-N (never committed),
@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import random
 import shutil
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -160,6 +161,56 @@ def search_rows(found: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def week_again(settings: Settings, files: list[Path], corpus: Path) -> int:
+    """The last week's own articles (imported by no earlier week) taken out of the index and added again: the
+    week's ingest on the whole year, then BM25 built again reusing saved tokens and from every text."""
+    with tempfile.TemporaryDirectory() as scratch:
+        earlier, last = Path(scratch) / "earlier", Path(scratch) / "last"
+        import_weeks(files[:-1], earlier)
+        import_weeks(files[-1:], last)
+        own = sorted({p.name for p in last.glob("*.md")} - {p.name for p in earlier.glob("*.md")})
+        aside = Path(scratch) / "aside"
+        aside.mkdir()
+        for name in own:
+            (corpus / name).rename(aside / name)
+        pipeline = Pipeline(settings)
+        pipeline.embeddings.embed_query("warm up")  # the model loads outside the timed ingest
+        removed = pipeline.ingest()
+        for name in own:
+            (aside / name).rename(corpus / name)
+        added = pipeline.ingest()
+    timings = {}
+    for reuse in (True, False):
+        started = time.perf_counter()
+        pipeline.index.save_bm25(reuse=reuse)
+        timings[reuse] = time.perf_counter() - started
+    pipeline.close()
+    result = {
+        "weeks": len(files),
+        "embedding_runtime": settings.embedding_runtime,
+        "chunks": added.chunks_total,
+        "week_articles": len(added.added),
+        "week_chunks": added.chunks_embedded,
+        "week_removed_s": removed.seconds,
+        "week_added_s": added.seconds,
+        "bm25_reusing_tokens_s": timings[True],
+        "bm25_from_every_text_s": timings[False],
+    }
+    rows = [
+        ("chunks, encoder", f"{added.chunks_total}, {settings.embedding_runtime}"),
+        (f"the last week's {len(own)} articles taken out: ingest", f"{removed.seconds:.1f} s"),
+        (
+            f"and added again ({len(added.added)} articles, {added.chunks_embedded} chunks): ingest",
+            f"{added.seconds:.1f} s",
+        ),
+        ("BM25 built again, reusing saved tokens (nothing new)", f"{timings[True]:.1f} s"),
+        ("BM25 built again from every stored text", f"{timings[False]:.1f} s"),
+    ]
+    print(table(rows, ("archive: one week again", "value")))
+    print(f"\nwrote {write_json(f'archive-{len(files)}-week', result)}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks archive", description=__doc__.split("\n")[0])
     parser.add_argument("--weeks", type=int, default=None, help="only the first N weeks (a quick run: --weeks 3)")
@@ -167,6 +218,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--skip-raw", action="store_true", help="skip the raw encode throughput")
     parser.add_argument(
         "--search-only", action="store_true", help="only the searches, on the index the last full run left"
+    )
+    parser.add_argument(
+        "--week-only",
+        action="store_true",
+        help="only the last week taken out of the index a full run left and added again (minutes)",
     )
     args = parser.parse_args(argv)
     files = week_files(args.weeks)
@@ -185,6 +241,10 @@ def main(argv: list[str]) -> int:
         print(f"({found['questions_left_out']} questions left out: no article found for them holds the right choice)")
         print(f"\nwrote {write_json(f'archive-{len(files)}-search', {'weeks': len(files), **found})}")
         return 0
+    if args.week_only:
+        if not (data / "manifest.sqlite").exists():
+            raise SystemExit(f"no index in {data}: run without --week-only first")
+        return week_again(settings, files, corpus)
     shutil.rmtree(work, ignore_errors=True)
 
     import_s = import_weeks(files[:-1], corpus)

@@ -1,16 +1,22 @@
 """BM25 over the same chunks as the vector store, with `bm25s`, saved next to the index.
 
-The index is rebuilt from the collection's contents after every ingest that changed something (bm25s
-indexes 20k chunks in about a second), and carries the ingest generation it was built from, so a stale or
-missing one is detected and rebuilt rather than silently used. English stop words are dropped and words
-stemmed (Snowball, via PyStemmer).
+The index is rebuilt from the collection's contents after every ingest that changed something, and carries
+the ingest generation it was built from, so a stale or missing one is detected and rebuilt rather than
+silently used. English stop words are dropped and words stemmed (Snowball, via PyStemmer).
+
+bm25s can't add to an index (its scores depend on every document's length and every word's frequency), so
+each build scores all chunks again; what it can skip is reading and tokenizing the chunks it has seen: each
+chunk's tokens are saved beside the index (`Tokens`), and the next build reads and tokenizes only the new
+chunks (at 128k chunks a full build took 17 s: 7-12 s reading texts from Chroma, 6.5 s tokenizing, 4.5 s
+scoring).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,11 +28,85 @@ if TYPE_CHECKING:
     import bm25s
 
 
+TOKENIZER = "bm25s-en-snowball-1"  # saved with the tokens; change it when `tokenize` changes, so they are redone
+
+
 def tokenize(texts: list[str]) -> list[list[str]]:
     import bm25s
 
     tokens = bm25s.tokenize(texts, lower=True, stopwords="en", stemmer=stemmer(), return_ids=False, show_progress=False)
     return [list(t) for t in tokens]
+
+
+@dataclass
+class Chunk:
+    """What BM25 needs of one new chunk."""
+
+    text: str
+    source: str
+    day: int = 0
+
+
+@dataclass
+class Tokens:
+    """Each chunk's tokens as numbers into one vocabulary, with its source and day: what a build reuses."""
+
+    ids: list[str]
+    sources: list[str]
+    days: list[int]
+    vocab: list[str]
+    flat: np.ndarray  # every chunk's token numbers, one chunk after another
+    offsets: np.ndarray  # chunk i's are flat[offsets[i]:offsets[i + 1]]
+
+    @classmethod
+    def combine(cls, ids: list[str], new: dict[str, Chunk], previous: Tokens | None) -> Tokens:
+        """`ids` in order: those in `new` tokenized now, the others taken from `previous`. Words no chunk
+        uses any more leave the vocabulary."""
+        number = {word: i for i, word in enumerate(previous.vocab)} if previous else {}
+        at = {chunk: i for i, chunk in enumerate(previous.ids)} if previous else {}
+        tokenized = dict(zip(new, tokenize([c.text for c in new.values()]), strict=True))
+        parts, sources, days = [], [], []
+        for chunk in ids:
+            if chunk in tokenized:
+                words = tokenized[chunk]
+                parts.append(np.fromiter((number.setdefault(w, len(number)) for w in words), np.int64, len(words)))
+                sources.append(new[chunk].source)
+                days.append(new[chunk].day)
+            else:
+                assert previous is not None, f"chunk {chunk} is neither new nor in the previous tokens"
+                i = at[chunk]
+                parts.append(previous.flat[previous.offsets[i] : previous.offsets[i + 1]].astype(np.int64))
+                sources.append(previous.sources[i])
+                days.append(previous.days[i])
+        flat = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        used = np.flatnonzero(np.bincount(flat, minlength=len(number)))
+        renumber = np.zeros(len(number), np.int64)
+        renumber[used] = np.arange(len(used))
+        words = list(number)  # in number order: setdefault numbered them as they came
+        offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts], dtype=np.int64)])
+        return cls(ids, sources, days, [words[u] for u in used], renumber[flat].astype(np.int32), offsets)
+
+    def lists(self) -> list[list[int]]:
+        flat = self.flat.tolist()
+        return [flat[a:b] for a, b in zip(self.offsets[:-1].tolist(), self.offsets[1:].tolist(), strict=True)]
+
+    def save(self, folder: Path) -> None:
+        np.savez(folder / "tokens.npz", flat=self.flat, offsets=self.offsets)
+        (folder / "tokens.json").write_text(json.dumps({"tokenizer": TOKENIZER, "vocab": self.vocab}))
+
+    @classmethod
+    def load(cls, folder: Path) -> Tokens | None:
+        """The tokens saved with the index in `folder`, or None (none saved, another tokenizer, unreadable)."""
+        try:
+            info = json.loads((folder / "tokens.json").read_text())
+            chunks = json.loads((folder / "chunks.json").read_text())
+            with np.load(folder / "tokens.npz") as arrays:
+                flat, offsets = arrays["flat"], arrays["offsets"]
+            if info["tokenizer"] != TOKENIZER or len(offsets) != len(chunks["ids"]) + 1:
+                return None
+            return cls(chunks["ids"], chunks["sources"], chunks["days"], info["vocab"], flat, offsets)
+        except (OSError, ValueError, KeyError):
+            return None
 
 
 @dataclass
@@ -36,18 +116,41 @@ class BM25Index:
     generation: str
     model: bm25s.BM25 | None  # None when there are no chunks
     days: list[int]  # each chunk's date as a number (rag.types.day_number), 0 if none
+    tokens: Tokens | None = field(default=None, repr=False)  # saved with it, for the next build; not loaded
+    tokenized: int = 0  # chunks this build tokenized (the others came from the previous build's tokens)
 
     @classmethod
     def build(
         cls, ids: list[str], texts: list[str], sources: list[str], generation: str, days: list[int] | None = None
     ) -> BM25Index:
+        """From every chunk's text."""
+        days = days if days is not None else [0] * len(ids)
+        chunks = {i: Chunk(t, s, d) for i, t, s, d in zip(ids, texts, sources, days, strict=True)}
+        return cls.update(ids, lambda wanted: {i: chunks[i] for i in wanted}, None, generation)
+
+    @classmethod
+    def update(
+        cls,
+        ids: list[str],
+        read: Callable[[list[str]], dict[str, Chunk]],
+        previous: Tokens | None,
+        generation: str,
+    ) -> BM25Index:
+        """For the chunks `ids`, reading (`read`) and tokenizing only those `previous` doesn't have. Ids that
+        `read` doesn't return (deleted meanwhile) are left out."""
+        known = set(previous.ids) if previous else set()
+        new = read([i for i in ids if i not in known])
+        tokens = Tokens.combine([i for i in ids if i in known or i in new], new, previous)
         model = None
-        if ids:
+        if tokens.ids:
             import bm25s
 
             model = bm25s.BM25()
-            model.index(tokenize(texts), show_progress=False)
-        return cls(ids, sources, generation, model, days if days is not None else [0] * len(ids))
+            model.index(
+                bm25s.tokenization.Tokenized(tokens.lists(), {word: i for i, word in enumerate(tokens.vocab)}),
+                show_progress=False,
+            )
+        return cls(tokens.ids, tokens.sources, generation, model, tokens.days, tokens, len(new))
 
     def save(self, folder: Path) -> None:
         """Write to `folder` atomically enough: files go to a temp folder that then replaces the old one."""
@@ -55,6 +158,8 @@ class BM25Index:
         tmp.mkdir(parents=True, exist_ok=True)
         if self.model is not None:
             self.model.save(str(tmp))
+        if self.tokens is not None:
+            self.tokens.save(tmp)
         (tmp / "chunks.json").write_text(
             json.dumps({"generation": self.generation, "ids": self.ids, "sources": self.sources, "days": self.days})
         )

@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 # Chunks are written this many embedding batches at a time: enough for length-sorting to pay off (see
 # Ingester._embed), few enough that a killed ingest loses little.
 EMBED_BATCHES_PER_WRITE = 64
+READ_PAGE = 5000  # chunks per Chroma `get` by ids
 STAMP_SECONDS = 1.0  # on a Chroma server, the collection's stamp is read again after this long (searches ask)
 
 
@@ -249,10 +250,11 @@ class Index:
             self._ingests += 1
         return copied
 
-    def save_bm25(self) -> int:
-        """Rebuild the BM25 index from the stored chunks and save it; returns the chunks."""
+    def save_bm25(self, reuse: bool = False) -> int:
+        """Rebuild the BM25 index from every stored chunk's text (with `reuse`, from the saved tokens and only
+        new chunks' texts, as an ingest does) and save it; returns the chunks."""
         with self._ingest_lock():
-            bm25 = self._build_bm25()
+            bm25 = self._build_bm25(reuse)
             bm25.save(self.bm25_dir)
             self._ingests += 1
         return len(bm25.ids)
@@ -370,18 +372,21 @@ class Index:
                 )
         return bm25
 
-    def _build_bm25(self) -> BM25Index:
-        from rag.index.bm25 import BM25Index
-        from rag.index.store import iter_chunks
+    def _build_bm25(self, reuse: bool = True) -> BM25Index:
+        """From the stored chunks: every id is listed, but only chunks the saved index hasn't seen are read
+        (all of them without `reuse`)."""
+        from rag.index.bm25 import BM25Index, Chunk, Tokens
 
-        chunks = list(iter_chunks(self.store, ["documents", "metadatas"]))
-        return BM25Index.build(
-            [i for i, _, _ in chunks],
-            [t for _, t, _ in chunks],
-            [str(m["source"]) for _, _, m in chunks],
-            self.generation(),
-            [int(m.get("day") or 0) for _, _, m in chunks],
-        )
+        def read(ids: list[str]) -> dict[str, Chunk]:
+            chunks = {}
+            for start in range(0, len(ids), READ_PAGE):
+                got = self.store.get(ids=ids[start : start + READ_PAGE], include=["documents", "metadatas"])
+                for i, text, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True):
+                    chunks[i] = Chunk(text or "", str(meta["source"]), int(meta.get("day") or 0))
+            return chunks
+
+        previous = Tokens.load(self.bm25_dir) if reuse else None
+        return BM25Index.update(self.store.ids(), read, previous, self.generation())
 
     def close(self) -> None:
         """Close the manifest's database connection (Chroma's client has nothing to close)."""
