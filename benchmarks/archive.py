@@ -164,21 +164,27 @@ def search_rows(found: dict[str, Any]) -> list[tuple[str, str]]:
 def week_again(settings: Settings, files: list[Path], corpus: Path) -> int:
     """The last week's own articles (imported by no earlier week) taken out of the index and added again: the
     week's ingest on the whole year, then BM25 built again reusing saved tokens and from every text."""
+    from rag.importing import front_matter_url, known_urls
+
     with tempfile.TemporaryDirectory() as scratch:
         earlier, last = Path(scratch) / "earlier", Path(scratch) / "last"
         import_weeks(files[:-1], earlier)
         import_weeks(files[-1:], last)
-        own = sorted({p.name for p in last.glob("*.md")} - {p.name for p in earlier.glob("*.md")})
-        aside = Path(scratch) / "aside"
-        aside.mkdir()
-        for name in own:
-            (corpus / name).rename(aside / name)
-        pipeline = Pipeline(settings)
-        pipeline.embeddings.embed_query("warm up")  # the model loads outside the timed ingest
+        urls = known_urls(last) - known_urls(earlier)
+    own = [p for p in sorted(corpus.glob("*.md")) if front_matter_url(p) in urls]
+    aside = corpus.with_name("week-aside")  # beside the corpus, not in a temporary folder: never lost
+    aside.mkdir(exist_ok=True)
+    pipeline = Pipeline(settings)
+    pipeline.embeddings.embed_query("warm up")  # the model loads outside the timed ingest
+    try:
+        for path in own:
+            path.rename(aside / path.name)
         removed = pipeline.ingest()
-        for name in own:
-            (aside / name).rename(corpus / name)
-        added = pipeline.ingest()
+    finally:
+        for path in own:
+            if (aside / path.name).exists():
+                (aside / path.name).rename(path)
+    added = pipeline.ingest()
     timings = {}
     for reuse in (True, False):
         started = time.perf_counter()

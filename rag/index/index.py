@@ -205,6 +205,7 @@ class Index:
         from rag.index.ingest import Ingester
 
         s = self.settings
+        started = time.perf_counter()
         with self._ingest_lock():
             if rebuild:
                 self._discard()
@@ -227,6 +228,7 @@ class Index:
                     self._stamp_read = (-STAMP_SECONDS, "")
                 if self._load_bm25() is None:
                     self._build_bm25().save(self.bm25_dir)
+                report.seconds = time.perf_counter() - started  # with the repairs and BM25, not only the files
             finally:
                 self._ingests += 1  # even a failed ingest may have changed chunks
         return report
