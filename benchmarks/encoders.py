@@ -1,9 +1,10 @@
-"""The MiniLM encoder three ways: `python -m benchmarks encoders [--docs N] [--ndcg]`.
+"""The MiniLM encoder several ways: `python -m benchmarks encoders [--docs N] [--ndcg] [--int8 VARIANT ...]`.
 
 Issue 14's lever for ingest speed. The bundled MiniLM on torch (sentence-transformers, fp32, what ingest used
 until the onnx runtime shipped) next to the same weights exported to ONNX as the product does it
 (rag.index.onnx_encoder) and run with onnxruntime, in fp32 (shipped, the default `RAG_EMBEDDING_RUNTIME`) and
-dynamically quantized to int8 (onnxruntime.quantization, not shipped). Measured in one run:
+dynamically quantized to int8 (onnxruntime.quantization, not shipped; with its defaults, per-channel weights,
+reduced range, or both: `--int8`). Measured in one run:
 encode throughput on the first N SciFact abstracts (batch 64, all cores), how close each ONNX vector is to the
 torch one (cosine), and with `--ndcg` SciFact nDCG@10 of dense search (test split, title + text), the quality
 gate: int8 ships only within 0.005 of fp32. The exported files go to DATA_DIR/models/onnx.
@@ -30,13 +31,23 @@ SCIFACT = BENCHDATA / "scifact"
 TORCH = "torch fp32 (sentence-transformers)"
 
 
-def int8(fp32: Path) -> Path:
-    """The exported model's int8 dynamic quantization (onnxruntime.quantization); made once, then reused."""
+# int8 variants (onnxruntime's dynamic quantization): its defaults, then the two options its documentation
+# gives for accuracy lost on AVX2/AVX-512 machines, where u8 x s8 products can saturate.
+INT8 = {
+    "int8": {},
+    "int8 per-channel": {"per_channel": True},
+    "int8 reduce-range": {"reduce_range": True},
+    "int8 per-channel reduce-range": {"per_channel": True, "reduce_range": True},
+}
+
+
+def int8(fp32: Path, name: str) -> Path:
+    """The exported model quantized to int8 as `INT8[name]` says; made once, then reused."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantized = fp32.with_name(f"{fp32.stem}-int8.onnx")
+    quantized = fp32.with_name(f"{fp32.stem}-{name.replace(' ', '-')}.onnx")
     if not quantized.exists():
-        quantize_dynamic(str(fp32), str(quantized), weight_type=QuantType.QInt8)
+        quantize_dynamic(str(fp32), str(quantized), weight_type=QuantType.QInt8, **INT8[name])
     return quantized
 
 
@@ -51,6 +62,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks encoders", description=__doc__)
     parser.add_argument("--docs", type=int, default=1000, help="SciFact abstracts timed per encoder")
     parser.add_argument("--ndcg", action="store_true", help="also SciFact nDCG@10 per encoder (minutes each)")
+    parser.add_argument("--int8", nargs="*", choices=list(INT8), default=list(INT8), help="int8 variants measured")
     args = parser.parse_args(argv)
 
     from sentence_transformers import SentenceTransformer
@@ -67,7 +79,7 @@ def main(argv: list[str]) -> int:
             model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
         ),
         "onnx fp32 (shipped)": onnx(OnnxEmbeddings(fp32, path, batch_size=64)),
-        "onnx int8": onnx(OnnxEmbeddings(int8(fp32), path, batch_size=64)),
+        **{f"onnx {name}": onnx(OnnxEmbeddings(int8(fp32, name), path, batch_size=64)) for name in args.int8},
     }
     corpus = [json.loads(line) for line in require(SCIFACT / "corpus.jsonl").open(encoding="utf-8")]
     docs = [f"{c['title']} {c['text']}".strip() for c in corpus]

@@ -75,3 +75,26 @@ def test_a_failed_export_falls_back_to_torch_and_says_so(tmp_path: Path, caplog:
         model = loaded(configured_embeddings(settings))
     assert isinstance(model, HuggingFaceEmbeddings)
     assert "embedding model runs on torch, onnx failed" in caplog.text
+
+
+def test_int8_is_close_to_torch_and_kept_in_an_index_of_its_own(tmp_path: Path, torch_embeddings: Any) -> None:
+    plain = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    int8 = Settings(_env_file=None, data_dir=tmp_path, embedding_runtime="onnx-int8")  # type: ignore[call-arg]
+    model = loaded(configured_embeddings(int8))
+    assert isinstance(model, OnnxEmbeddings)
+    assert sorted(p.name for p in (tmp_path / "models" / "onnx").iterdir()) == [
+        f"{fingerprint(default_model_path())}-int8.onnx",
+        f"{fingerprint(default_model_path())}.onnx",
+    ]
+    words = (SEED / NEWS).read_text(encoding="utf-8").split()
+    texts = [" ".join(words[i : i + 60]) for i in range(0, 600, 60)]
+    cosine = (np.asarray(model.embed_documents(texts)) * np.asarray(torch_embeddings.embed_documents(texts))).sum(1)
+    assert cosine.min() > 0.97 and cosine.max() < 0.99999  # close, and not the same vectors
+
+    from rag.index.index import Index
+
+    assert Index(plain, model).collection_name != Index(int8, model).collection_name
+    assert (
+        Index(plain, model).collection_name
+        == Index(plain.model_copy(update={"embedding_runtime": "torch"}), model).collection_name
+    )

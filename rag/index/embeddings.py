@@ -99,13 +99,19 @@ def load_onnx_embeddings(path: Path, settings: Settings) -> Embeddings | None:
     from rag.index import onnx_encoder
 
     reason = onnx_encoder.unsupported(path)
+    if reason and settings.embedding_runtime == "onnx-int8":
+        raise RagError(f"RAG_EMBEDDING_RUNTIME=onnx-int8 can't run {path}: {reason}")
     if reason:
         logger.info("embedding model %s runs on torch: %s", path, reason)
         return None
     try:
         onnx_file = onnx_encoder.export(path, settings.data_dir / "models" / "onnx" / f"{fingerprint(path)}.onnx")
+        if settings.embedding_runtime == "onnx-int8":
+            onnx_file = onnx_encoder.quantize(onnx_file)
         return onnx_encoder.OnnxEmbeddings(onnx_file, path, settings.embed_batch_size, settings.torch_threads)
     except Exception as exc:  # a failed export (read-only data folder, full disk) must not stop search: torch works
+        if settings.embedding_runtime == "onnx-int8":  # torch's vectors are not int8's: they can't share an index
+            raise RagError(f"could not make the int8 embedding model ({exc}); set RAG_EMBEDDING_RUNTIME=onnx") from exc
         logger.warning("embedding model runs on torch, onnx failed: %s", exc)
         return None
 
@@ -115,7 +121,7 @@ def configured_embeddings(settings: Settings) -> Embeddings:
 
     def load() -> Embeddings:
         path = resolve_model_path(settings.embedding_model)
-        onnx = load_onnx_embeddings(path, settings) if settings.embedding_runtime == "onnx" else None
+        onnx = load_onnx_embeddings(path, settings) if settings.embedding_runtime != "torch" else None
         return onnx or load_embeddings(path, settings.embed_batch_size, settings.torch_threads)
 
     return LazyEmbeddings(load)

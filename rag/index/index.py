@@ -69,7 +69,9 @@ class Index:
             "encoding": s.encoding,
             "chunk_size": s.chunk_size,
             "chunk_overlap": s.chunk_overlap,
-            "embedding": fingerprint(resolve_model_path(s.embedding_model)),
+            # onnx and torch give the same vectors (tested); int8's differ, so they are another index
+            "embedding": fingerprint(resolve_model_path(s.embedding_model))
+            + ("+int8" if s.embedding_runtime == "onnx-int8" else ""),
         }
 
     @cached_property
