@@ -280,6 +280,7 @@ def main(argv: list[str]) -> int:
     ingest_rate = full.chunks_embedded / full.seconds
     result: dict[str, Any] = {
         "weeks": len(files),
+        "embedding_runtime": settings.embedding_runtime,
         "articles": len(list(corpus.glob("*.md"))),
         "chunks": added.chunks_total,
         "import_s": import_s,
@@ -299,6 +300,7 @@ def main(argv: list[str]) -> int:
     }
     rows = [
         ("weeks / articles / chunks", f"{len(files)} / {result['articles']} / {result['chunks']}"),
+        ("encoder (RAG_EMBEDDING_RUNTIME)", settings.embedding_runtime),
         ("import, all weeks", f"{import_s:.1f} s"),
         (
             f"ingest, all but the last week ({full.chunks_embedded} chunks)",
