@@ -3,11 +3,11 @@
 Issue 14's lever for ingest speed. The bundled MiniLM on torch (sentence-transformers, fp32, what ingest used
 until the onnx runtime shipped) next to the same weights exported to ONNX as the product does it
 (rag.index.onnx_encoder) and run with onnxruntime, in fp32 (shipped, the default `RAG_EMBEDDING_RUNTIME`) and
-dynamically quantized to int8 (onnxruntime.quantization, not shipped; with its defaults, per-channel weights,
-reduced range, or both: `--int8`). Measured in one run:
-encode throughput on the first N SciFact abstracts (batch 64, all cores), how close each ONNX vector is to the
-torch one (cosine), and with `--ndcg` SciFact nDCG@10 of dense search (test split, title + text), the quality
-gate: int8 ships only within 0.005 of fp32. The exported files go to DATA_DIR/models/onnx.
+dynamically quantized to int8 (onnxruntime.quantization; with its defaults, per-channel weights (shipped
+opt-in as `onnx-int8`), reduced range, or both: `--int8`). Measured in one run: encode throughput on the first
+N SciFact abstracts (torch in batches of 64, onnx in runs of its RUN_BATCH; all cores), how close each ONNX
+vector is to the torch one (cosine), and with `--ndcg` SciFact nDCG@10 of dense search (test split, title +
+text), the quality gate: int8 ships only within 0.005 of fp32. The exported files go to DATA_DIR/models/onnx.
 """
 
 from __future__ import annotations

@@ -32,8 +32,8 @@ class Settings(BaseSettings):
     embedding_runtime: Literal["onnx", "onnx-int8", "torch"] = Field(
         "onnx",
         description="How the embedding model runs: onnx (exported once into DATA_DIR/models/onnx; the same vectors "
-        "about 1.4x faster), torch (sentence-transformers; models onnx can't run fall back to it), or onnx-int8 "
-        "(int8 weights: 1.6x faster again, slightly different vectors, so a separate index, built anew).",
+        "1.4-1.8x faster), torch (sentence-transformers; models onnx can't run fall back to it), or onnx-int8 "
+        "(int8 weights: about 1.5x faster again, slightly different vectors, so a separate index, built anew).",
     )
     torch_threads: int | None = Field(
         None, ge=1, description="Threads for the embedding model (torch or onnxruntime); default: the runtime's choice."
