@@ -57,6 +57,13 @@ def fingerprint(path: Path) -> str:
     return f"{path.name}-{digest.hexdigest()[:12]}"
 
 
+def vectors_name(settings: Settings) -> str:
+    """Names the vectors these settings make: the model's fingerprint, plus "+int8" for the int8 runtime (onnx and
+    torch give the same vectors, tested; int8's differ, so they belong in another index)."""
+    name = fingerprint(resolve_model_path(settings.embedding_model))
+    return f"{name}+int8" if settings.embedding_runtime == "onnx-int8" else name
+
+
 def load_embeddings(path: Path, batch_size: int, threads: int | None = None) -> HuggingFaceEmbeddings:
     """LangChain embeddings on the CPU, unit-normalised (so cosine = dot product)."""
     if threads:
@@ -98,19 +105,20 @@ def load_onnx_embeddings(path: Path, settings: Settings) -> Embeddings | None:
     """The model on onnxruntime (exported on first use), or None, logged, where that can't be done."""
     from rag.index import onnx_encoder
 
+    int8 = settings.embedding_runtime == "onnx-int8"  # torch's vectors are not int8's: no falling back to torch
     reason = onnx_encoder.unsupported(path)
-    if reason and settings.embedding_runtime == "onnx-int8":
+    if reason and int8:
         raise RagError(f"RAG_EMBEDDING_RUNTIME=onnx-int8 can't run {path}: {reason}")
     if reason:
         logger.info("embedding model %s runs on torch: %s", path, reason)
         return None
     try:
         onnx_file = onnx_encoder.export(path, settings.data_dir / "models" / "onnx" / f"{fingerprint(path)}.onnx")
-        if settings.embedding_runtime == "onnx-int8":
+        if int8:
             onnx_file = onnx_encoder.quantize(onnx_file)
         return onnx_encoder.OnnxEmbeddings(onnx_file, path, settings.embed_batch_size, settings.torch_threads)
     except Exception as exc:  # a failed export (read-only data folder, full disk) must not stop search: torch works
-        if settings.embedding_runtime == "onnx-int8":  # torch's vectors are not int8's: they can't share an index
+        if int8:
             raise RagError(f"could not make the int8 embedding model ({exc}); set RAG_EMBEDDING_RUNTIME=onnx") from exc
         logger.warning("embedding model runs on torch, onnx failed: %s", exc)
         return None

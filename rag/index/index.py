@@ -61,7 +61,7 @@ class Index:
     def signature(self) -> dict[str, Any]:
         """Everything that decides what a stored vector means; a change means a new collection."""
         from rag.index.chunking import VERSION
-        from rag.index.embeddings import fingerprint, resolve_model_path
+        from rag.index.embeddings import vectors_name
 
         s = self.settings
         return {
@@ -69,9 +69,7 @@ class Index:
             "encoding": s.encoding,
             "chunk_size": s.chunk_size,
             "chunk_overlap": s.chunk_overlap,
-            # onnx and torch give the same vectors (tested); int8's differ, so they are another index
-            "embedding": fingerprint(resolve_model_path(s.embedding_model))
-            + ("+int8" if s.embedding_runtime == "onnx-int8" else ""),
+            "embedding": vectors_name(s),
         }
 
     @cached_property

@@ -145,13 +145,14 @@ class OnnxEmbeddings(Embeddings):
         options.log_severity_level = 3  # warnings about unused initializers are noise
         self.session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
         self.inputs = [i.name for i in self.session.get_inputs()]
+        self.dimension = int(self.session.get_outputs()[0].shape[-1])  # the hidden size: fixed in the export
         self.batch_size = min(batch_size, RUN_BATCH)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         import numpy as np
 
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        vectors = np.zeros((len(texts), 0), dtype=np.float32)
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for start in range(0, len(texts), self.batch_size):
             batch = order[start : start + self.batch_size]
             encoded = self.tokenizer.encode_batch([texts[i] for i in batch])
@@ -165,8 +166,6 @@ class OnnxEmbeddings(Embeddings):
             weights = mask[..., None].astype(np.float32)
             pooled = (hidden * weights).sum(1) / np.clip(weights.sum(1), 1e-9, None)
             pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
-            if not vectors.shape[1]:
-                vectors = np.zeros((len(texts), pooled.shape[1]), dtype=np.float32)
             vectors[batch] = pooled
         return vectors
 
