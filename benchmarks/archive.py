@@ -5,7 +5,8 @@ all 52) imported with `rag import` into a fresh folder under data/bench/realtime
 every week but the last first. Measured in one run:
 
 - import of every week (seconds) and the full ingest of all but the last week: seconds, chunks, chunks/s, and as
-  its base the raw throughput of the same encoder on 2,000 of the same chunks; peak RSS; size on disk;
+  as its bases the raw throughput of the same encoder and of fp32 MiniLM on torch (sentence-transformers
+  `encode`, the encoder before onnx) on the same 2,000 of its chunks; peak RSS; size on disk;
 - re-ingest with nothing changed; then the last week imported and ingested end to end (BM25 included), and a
   full BM25 rebuild from the stored chunks on its own (what each ingest that changes anything pays);
 - search latency (k = 5) for the weeks' quiz questions: no filter, a 7-day range, and "until the question's
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import BENCHDATA, ROOT, median, p95, peak_rss_mb, require, table, write_json
-from benchmarks.ingest import raw_throughput
+from benchmarks.ingest import raw_throughput, torch_throughput
 from benchmarks.scale import size_mb
 from rag.config import Settings
 from rag.pipeline import Pipeline
@@ -272,7 +273,9 @@ def main(argv: list[str]) -> int:
     from rag.index.store import iter_chunks
 
     texts = [t for _, t, _ in iter_chunks(pipeline.index.store, ["documents"])]
-    raw = None if args.skip_raw else raw_throughput(pipeline, random.Random(0).sample(texts, min(2000, len(texts))))
+    sample = random.Random(0).sample(texts, min(2000, len(texts)))
+    raw = None if args.skip_raw else raw_throughput(pipeline, sample)
+    fp32 = None if args.skip_raw else torch_throughput(pipeline, sample)
     groups = set(pipeline.index.copies().values())
     found = searches(pipeline, files, corpus, args.queries)
     pipeline.close()
@@ -289,6 +292,8 @@ def main(argv: list[str]) -> int:
         "ingest_chunks_per_s": ingest_rate,
         "raw_encode_chunks_per_s": raw,
         "ingest_vs_raw": ingest_rate / raw if raw else None,
+        "fp32_torch_encode_chunks_per_s": fp32,
+        "ingest_vs_fp32_torch": ingest_rate / fp32 if fp32 else None,
         "peak_rss_mb": rss,
         "disk_mb": disk,
         "reingest_unchanged_s": again.seconds,
@@ -307,6 +312,7 @@ def main(argv: list[str]) -> int:
             f"{full.seconds / 60:.1f} min, {ingest_rate:.1f} chunks/s",
         ),
         ("raw encode, same encoder, 2,000 of the chunks", f"{raw:.1f} chunks/s" if raw else "-"),
+        ("raw encode, fp32 on torch, the same 2,000", f"{fp32:.1f} chunks/s" if fp32 else "-"),
         ("peak RSS / disk", f"{rss:.0f} MB / {disk:.0f} MB"),
         ("re-ingest, nothing changed", f"{again.seconds:.1f} s"),
         (f"one more week ({len(added.added)} articles): import + ingest", f"{week_s:.1f} s + {added_s:.1f} s"),

@@ -1,5 +1,6 @@
-"""The embedding model as shipped: MiniLM exported once to ONNX gives the vectors sentence-transformers gives
-on torch, and anything onnx can't do falls back to torch rather than failing. Real models throughout."""
+"""The embedding model as shipped: MiniLM exported once to ONNX, run with int8 weights by default (vectors close
+to torch's, in an index of their own) or in fp32 (the vectors sentence-transformers gives on torch); a model
+onnx can't run falls back to torch rather than failing. Real models throughout."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import pytest
 from langchain_huggingface import HuggingFaceEmbeddings
 
 from rag.config import Settings
+from rag.errors import RagError
 from rag.index import onnx_encoder
-from rag.index.embeddings import configured_embeddings, default_model_path, fingerprint
+from rag.index.embeddings import configured_embeddings, default_model_path, fingerprint, vectors_name
 from rag.index.onnx_encoder import OnnxEmbeddings
 from tests.conftest import NEWS, SEED
 
@@ -26,10 +28,8 @@ def loaded(embeddings: Any) -> Any:
     return embeddings.model
 
 
-def test_the_default_runtime_is_onnx_exported_once_with_the_vectors_torch_gives(
-    tmp_path: Path, torch_embeddings: Any
-) -> None:
-    settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+def test_onnx_fp32_is_exported_once_and_gives_the_vectors_torch_gives(tmp_path: Path, torch_embeddings: Any) -> None:
+    settings = Settings(_env_file=None, data_dir=tmp_path, embedding_runtime="onnx")  # type: ignore[call-arg]
     model = loaded(configured_embeddings(settings))
     assert isinstance(model, OnnxEmbeddings)
     exported = tmp_path / "models" / "onnx" / f"{fingerprint(default_model_path())}.onnx"
@@ -55,7 +55,7 @@ def test_torch_when_asked_for(tmp_path: Path) -> None:
     assert not (tmp_path / "models").exists()
 
 
-def test_a_model_onnx_cannot_pool_runs_on_torch(tmp_path: Path) -> None:
+def test_a_model_onnx_cannot_pool_runs_on_torch_in_an_index_named_for_torch(tmp_path: Path) -> None:
     model = tmp_path / "cls-model"
     shutil.copytree(default_model_path(), model)
     pooling = model / "1_Pooling" / "config.json"
@@ -63,23 +63,36 @@ def test_a_model_onnx_cannot_pool_runs_on_torch(tmp_path: Path) -> None:
     pooling.write_text(json.dumps({**config, "pooling_mode_mean_tokens": False, "pooling_mode_cls_token": True}))
     assert "only mean pooling" in (onnx_encoder.unsupported(model) or "")
     settings = Settings(_env_file=None, data_dir=tmp_path / "data", embedding_model=model)  # type: ignore[call-arg]
+    assert settings.embedding_runtime == "onnx-int8"  # the default asks for int8: torch runs it anyway
     assert isinstance(loaded(configured_embeddings(settings)), HuggingFaceEmbeddings)
+    assert vectors_name(settings) == vectors_name(settings.model_copy(update={"embedding_runtime": "torch"}))
 
 
-def test_a_failed_export_falls_back_to_torch_and_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failed_fp32_export_falls_back_to_torch_and_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     data = tmp_path / "data"
     data.mkdir()
     (data / "models").write_text("a file where the export's folder would go")
-    settings = Settings(_env_file=None, data_dir=data)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=data, embedding_runtime="onnx")  # type: ignore[call-arg]
     with caplog.at_level(logging.WARNING, logger="rag.index.embeddings"):
         model = loaded(configured_embeddings(settings))
     assert isinstance(model, HuggingFaceEmbeddings)
     assert "embedding model runs on torch, onnx failed" in caplog.text
 
 
-def test_int8_is_close_to_torch_and_kept_in_an_index_of_its_own(tmp_path: Path, torch_embeddings: Any) -> None:
-    plain = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
-    int8 = Settings(_env_file=None, data_dir=tmp_path, embedding_runtime="onnx-int8")  # type: ignore[call-arg]
+def test_a_failed_int8_export_is_a_clear_error_not_torch_vectors_in_the_int8_index(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "models").write_text("a file where the export's folder would go")
+    settings = Settings(_env_file=None, data_dir=data)  # type: ignore[call-arg]
+    with pytest.raises(RagError, match=r"could not make the int8 embedding model .*RAG_EMBEDDING_RUNTIME=torch"):
+        loaded(configured_embeddings(settings))
+
+
+def test_the_default_int8_is_close_to_torch_and_kept_in_an_index_of_its_own(
+    tmp_path: Path, torch_embeddings: Any
+) -> None:
+    plain = Settings(_env_file=None, data_dir=tmp_path, embedding_runtime="onnx")  # type: ignore[call-arg]
+    int8 = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
     model = loaded(configured_embeddings(int8))
     assert isinstance(model, OnnxEmbeddings)
     assert sorted(p.name for p in (tmp_path / "models" / "onnx").iterdir()) == [

@@ -102,6 +102,9 @@ def test_changed_chunker_settings_rebuild_instead_of_mixing(make_pipeline: MakeP
     old = make_pipeline()
     old.ingest()
     new = make_pipeline(chunk_size=64, chunk_overlap=8)
+    with pytest.raises(RagError, match=r"^the index was built with other settings .*run `python -m rag ingest`"):
+        new.search("rare earths")  # not "the index is empty": the articles are there, indexed the old way
+    assert old.search("rare earths", k=1)  # and the old settings still find them until the new ingest completes
     report = new.ingest()
     assert report.rebuilt and sorted(report.added) == [COMMENTARY, NEWS]
     assert new.index.collection_name != old.index.collection_name

@@ -58,10 +58,13 @@ def fingerprint(path: Path) -> str:
 
 
 def vectors_name(settings: Settings) -> str:
-    """Names the vectors these settings make: the model's fingerprint, plus "+int8" for the int8 runtime (onnx and
-    torch give the same vectors, tested; int8's differ, so they belong in another index)."""
-    name = fingerprint(resolve_model_path(settings.embedding_model))
-    return f"{name}+int8" if settings.embedding_runtime == "onnx-int8" else name
+    """Names the vectors these settings make: the model's fingerprint, plus "+int8" where the int8 runtime runs it
+    (onnx and torch give the same vectors, tested; int8's differ, so they belong in another index)."""
+    from rag.index import onnx_encoder
+
+    path = resolve_model_path(settings.embedding_model)
+    int8 = settings.embedding_runtime == "onnx-int8" and not onnx_encoder.unsupported(path)
+    return f"{fingerprint(path)}+int8" if int8 else fingerprint(path)
 
 
 def load_embeddings(path: Path, batch_size: int, threads: int | None = None) -> HuggingFaceEmbeddings:
@@ -105,13 +108,11 @@ def load_onnx_embeddings(path: Path, settings: Settings) -> Embeddings | None:
     """The model on onnxruntime (exported on first use), or None, logged, where that can't be done."""
     from rag.index import onnx_encoder
 
-    int8 = settings.embedding_runtime == "onnx-int8"  # torch's vectors are not int8's: no falling back to torch
     reason = onnx_encoder.unsupported(path)
-    if reason and int8:
-        raise RagError(f"RAG_EMBEDDING_RUNTIME=onnx-int8 can't run {path}: {reason}")
-    if reason:
+    if reason:  # `vectors_name` names these vectors torch's, whatever the runtime asked for
         logger.info("embedding model %s runs on torch: %s", path, reason)
         return None
+    int8 = settings.embedding_runtime == "onnx-int8"  # torch's vectors are not int8's: no falling back to torch
     try:
         onnx_file = onnx_encoder.export(path, settings.data_dir / "models" / "onnx" / f"{fingerprint(path)}.onnx")
         if int8:
@@ -119,7 +120,10 @@ def load_onnx_embeddings(path: Path, settings: Settings) -> Embeddings | None:
         return onnx_encoder.OnnxEmbeddings(onnx_file, path, settings.embed_batch_size, settings.torch_threads)
     except Exception as exc:  # a failed export (read-only data folder, full disk) must not stop search: torch works
         if int8:
-            raise RagError(f"could not make the int8 embedding model ({exc}); set RAG_EMBEDDING_RUNTIME=onnx") from exc
+            raise RagError(
+                f"could not make the int8 embedding model in {settings.data_dir / 'models'} ({exc}); "
+                "make that folder writable, or set RAG_EMBEDDING_RUNTIME=torch (its vectors are another index)"
+            ) from exc
         logger.warning("embedding model runs on torch, onnx failed: %s", exc)
         return None
 
