@@ -99,7 +99,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--batch", type=int, default=64, help="embedding batch size")
     parser.add_argument("--threads", type=int, default=None, help="encoder threads (default: the runtime's choice)")
     parser.add_argument(
-        "--runtime", choices=["onnx-int8", "onnx", "torch"], default="onnx-int8", help="RAG_EMBEDDING_RUNTIME"
+        "--runtime", choices=["onnx", "onnx-int8", "torch"], default="onnx", help="RAG_EMBEDDING_RUNTIME"
     )
     parser.add_argument("--skip-raw", action="store_true", help="skip the raw encode throughput run")
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
-"""The embedding model as shipped: MiniLM exported once to ONNX, run with int8 weights by default (vectors close
-to torch's, in an index of their own) or in fp32 (the vectors sentence-transformers gives on torch); a model
-onnx can't run falls back to torch rather than failing. Real models throughout."""
+"""The embedding model as shipped: MiniLM exported once to ONNX gives the vectors sentence-transformers gives
+on torch (int8 weights, opt-in, give close ones, kept in an index of their own), and a model onnx can't run
+falls back to torch rather than failing. Real models throughout."""
 
 from __future__ import annotations
 
@@ -28,8 +28,10 @@ def loaded(embeddings: Any) -> Any:
     return embeddings.model
 
 
-def test_onnx_fp32_is_exported_once_and_gives_the_vectors_torch_gives(tmp_path: Path, torch_embeddings: Any) -> None:
-    settings = Settings(_env_file=None, data_dir=tmp_path, embedding_runtime="onnx")  # type: ignore[call-arg]
+def test_the_default_runtime_is_onnx_exported_once_with_the_vectors_torch_gives(
+    tmp_path: Path, torch_embeddings: Any
+) -> None:
+    settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
     model = loaded(configured_embeddings(settings))
     assert isinstance(model, OnnxEmbeddings)
     exported = tmp_path / "models" / "onnx" / f"{fingerprint(default_model_path())}.onnx"
@@ -62,17 +64,19 @@ def test_a_model_onnx_cannot_pool_runs_on_torch_in_an_index_named_for_torch(tmp_
     config = json.loads(pooling.read_text(encoding="utf-8"))
     pooling.write_text(json.dumps({**config, "pooling_mode_mean_tokens": False, "pooling_mode_cls_token": True}))
     assert "only mean pooling" in (onnx_encoder.unsupported(model) or "")
-    settings = Settings(_env_file=None, data_dir=tmp_path / "data", embedding_model=model)  # type: ignore[call-arg]
-    assert settings.embedding_runtime == "onnx-int8"  # the default asks for int8: torch runs it anyway
+    # int8 asked for: torch runs the model, and the index is named for torch's vectors, not int8's
+    settings = Settings(
+        _env_file=None, data_dir=tmp_path / "data", embedding_model=model, embedding_runtime="onnx-int8"
+    )  # type: ignore[call-arg]
     assert isinstance(loaded(configured_embeddings(settings)), HuggingFaceEmbeddings)
     assert vectors_name(settings) == vectors_name(settings.model_copy(update={"embedding_runtime": "torch"}))
 
 
-def test_a_failed_fp32_export_falls_back_to_torch_and_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failed_export_falls_back_to_torch_and_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     data = tmp_path / "data"
     data.mkdir()
     (data / "models").write_text("a file where the export's folder would go")
-    settings = Settings(_env_file=None, data_dir=data, embedding_runtime="onnx")  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=data)  # type: ignore[call-arg]
     with caplog.at_level(logging.WARNING, logger="rag.index.embeddings"):
         model = loaded(configured_embeddings(settings))
     assert isinstance(model, HuggingFaceEmbeddings)
@@ -83,16 +87,14 @@ def test_a_failed_int8_export_is_a_clear_error_not_torch_vectors_in_the_int8_ind
     data = tmp_path / "data"
     data.mkdir()
     (data / "models").write_text("a file where the export's folder would go")
-    settings = Settings(_env_file=None, data_dir=data)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=data, embedding_runtime="onnx-int8")  # type: ignore[call-arg]
     with pytest.raises(RagError, match=r"could not make the int8 embedding model .*RAG_EMBEDDING_RUNTIME=torch"):
         loaded(configured_embeddings(settings))
 
 
-def test_the_default_int8_is_close_to_torch_and_kept_in_an_index_of_its_own(
-    tmp_path: Path, torch_embeddings: Any
-) -> None:
-    plain = Settings(_env_file=None, data_dir=tmp_path, embedding_runtime="onnx")  # type: ignore[call-arg]
-    int8 = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+def test_int8_is_close_to_torch_and_kept_in_an_index_of_its_own(tmp_path: Path, torch_embeddings: Any) -> None:
+    plain = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    int8 = Settings(_env_file=None, data_dir=tmp_path, embedding_runtime="onnx-int8")  # type: ignore[call-arg]
     model = loaded(configured_embeddings(int8))
     assert isinstance(model, OnnxEmbeddings)
     assert sorted(p.name for p in (tmp_path / "models" / "onnx").iterdir()) == [
