@@ -174,8 +174,8 @@ class Index:
         if not (self.store.count() if self.shared else self.manifest.any_done()):
             if self.manifest.collections() - {self.collection_name}:
                 raise RagError(
-                    "the index was built with other settings (chunking or RAG_EMBEDDING_RUNTIME); run `python -m rag "
-                    "ingest` to index the corpus again with these (the old index is dropped only once that completes)"
+                    "the index was built with other settings (chunking, embedding model or runtime); run `python -m "
+                    "rag ingest` to index the corpus again with these (the old index is dropped once that completes)"
                 )
             raise RagError(
                 f"the index is empty; put articles in {self.settings.corpus_dir} and run `python -m rag ingest`"
