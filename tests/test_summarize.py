@@ -265,6 +265,30 @@ def test_bullets_are_shown_as_checked_and_the_model_stops_once_the_summary_is_fu
     assert 3 <= len(pipeline.summarize([NEWS], length="medium").bullets) <= 5 and words <= 70 + 15
 
 
+def test_the_prompts_example_copied_back_is_dropped_not_shown_as_a_point(
+    make_pipeline: Callable[..., Pipeline],
+) -> None:
+    from rag.answering.prompts import EXAMPLE_BULLETS, MAP, REDUCE
+
+    prompts = " ".join(str(m.prompt.template) for t in (MAP, REDUCE) for m in t.messages)  # type: ignore[attr-defined]
+    assert all(example.removesuffix(".") in prompts for example in EXAMPLE_BULLETS)  # the list follows the prompts
+    reply = (
+        "- The Elm Street bakery closed after 25 years [1].\n"  # what the bundled 1.5B did on a real article
+        "- The first round of talks lasted for two days in London [1].\n"
+        "- Basant left London to attend a congressional hearing in Washington [1].\n"
+    )
+    model = StreamingChat(messages=itertools.repeat(AIMessage(reply)))
+    pipeline = make_pipeline(llm="openai", llm_base_url="http://127.0.0.1:9/v1", chat_model=model)
+    pipeline.ingest()
+    shown: list[str] = []
+    summary = pipeline.summarize([NEWS], on_note=lambda text, ok: shown.append(text))
+    assert [b.text for b in summary.bullets] == [
+        "The first round of talks lasted for two days in London.",
+        "Basant left London to attend a congressional hearing in Washington.",
+    ]
+    assert not any("bakery" in text for text in shown)
+
+
 def test_a_summary_out_of_time_stops_with_what_it_read_and_says_so(
     long_corpus: Path, make_pipeline: Callable[..., Pipeline]
 ) -> None:

@@ -108,7 +108,10 @@ ANSWERABLE = ChatPromptTemplate.from_messages(
 )
 
 # Summaries: the main point first, then the rest by importance, as many bullets as the length asks. The example
-# is about a made-up bakery, like the evidence prompt's: one about the corpus could come back as a bullet.
+# is about a made-up bakery, like the evidence prompt's: one about the corpus could come back as a bullet. The
+# bundled 1.5B still copies it now and then (one of 19 eval summaries, 26 Nov 2026): `EXAMPLE_BULLETS` lets the
+# summarizer drop such a copy instead of showing it, marked unsupported, as a point of the article.
+EXAMPLE_BULLETS = ("The Elm Street bakery closed after 25 years.", "The bakery closed after 25 years.")
 MAP = ChatPromptTemplate.from_messages(
     [
         (

@@ -40,7 +40,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable
 
 from rag.answering.citations import Citation, split_sentences, support, verify
-from rag.answering.prompts import COMPARE, MAP, REDUCE, format_passages
+from rag.answering.prompts import COMPARE, EXAMPLE_BULLETS, MAP, REDUCE, format_passages
 from rag.answering.stopping import StopWhen
 from rag.text import content_words, count_tokens
 from rag.types import Passage
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-VERSION = 2  # part of the cache key: bump when prompts or selection change
+VERSION = 3  # part of the cache key: bump when prompts or selection change
 MAX_BULLETS = 7  # the most bullets of any summary (several articles: the comparison, then each one's points)
 
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
@@ -385,7 +385,8 @@ class MapReduceSummarizer(Summarizer):
     def _verify(self, bullets: list[str], passages: list[Passage], cite_each_article: bool = False) -> list[Note]:
         """Each bullet checked against the passages it cites (several cited passages count together). A bullet is
         one sentence: small models sometimes copy a whole passage into one, so only its first sentence is kept,
-        with those of its citations that support it. A bullet that repeats an earlier one is dropped."""
+        with those of its citations that support it. A bullet that repeats an earlier one is dropped, and so is
+        the prompt's own example copied back (unless the passages happen to support it)."""
         context = set().union(*(content_words(p.text) for p in passages))
         notes: list[Note] = []
         for bullet in bullets:
@@ -404,6 +405,9 @@ class MapReduceSummarizer(Summarizer):
             if not checked.sentences or any(_repeats(first, note.text) for note in notes):
                 continue
             sentence = checked.sentences[0]
+            if not sentence.supported and any(_repeats(first, example) for example in EXAMPLE_BULLETS):
+                logger.info("dropped a bullet that copies the prompt's example: %r", first)
+                continue
             notes.append(
                 Note(
                     text=sentence.text,
