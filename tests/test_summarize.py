@@ -282,11 +282,32 @@ def test_the_prompts_example_copied_back_is_dropped_not_shown_as_a_point(
     pipeline.ingest()
     shown: list[str] = []
     summary = pipeline.summarize([NEWS], on_note=lambda text, ok: shown.append(text))
-    assert [b.text for b in summary.bullets] == [
+    assert [b.text for b in summary.bullets][:2] == [
         "The first round of talks lasted for two days in London.",
         "Basant left London to attend a congressional hearing in Washington.",
     ]
-    assert not any("bakery" in text for text in shown)
+    assert not any("bakery" in text for text in shown + [b.text for b in summary.bullets])
+
+
+def test_a_model_summary_short_of_supported_points_is_topped_up_with_quotes(
+    make_pipeline: Callable[..., Pipeline], corpus: Path
+) -> None:
+    reply = (
+        "- Rutnick said the talks were going very very smoothly [1].\n"
+        "- The talks collapsed after Beijing walked out of the room [1].\n"  # not in the article
+    )
+    model = StreamingChat(messages=itertools.repeat(AIMessage(reply)))
+    pipeline = make_pipeline(llm="openai", llm_base_url="http://127.0.0.1:9/v1", chat_model=model)
+    pipeline.ingest()
+    shown: list[tuple[str, bool]] = []
+    bullets = pipeline.summarize([NEWS], on_note=lambda text, ok: shown.append((text, ok))).bullets  # medium: 3+
+    assert bullets[0].text == "Rutnick said the talks were going very very smoothly." and bullets[0].supported
+    article = " ".join((corpus / NEWS).read_text(encoding="utf-8").split())
+    quotes = bullets[1:3]
+    assert len(quotes) == 2 and all(b.supported and b.text in article for b in quotes)  # quoted, whole sentences
+    # the unsupported point comes after them, shown (marked) only if the length has room: 70 words, not here
+    assert len(bullets) == 3
+    assert [text for text, _ in shown[-2:]] == [b.text for b in quotes]  # and shown as they were added
 
 
 def test_a_summary_out_of_time_stops_with_what_it_read_and_says_so(

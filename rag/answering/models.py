@@ -146,7 +146,12 @@ class Backend:
         s = self.settings
         llm = self.chat_model().bind(max_completion_tokens=s.summary_max_tokens)
         model = MapReduceSummarizer(
-            llm, self.label, budget=s.context_tokens, min_support=s.min_support, seconds=s.summary_seconds
+            llm,
+            self.label,
+            budget=s.context_tokens,
+            min_support=s.min_support,
+            seconds=s.summary_seconds,
+            filler=self.extractive_summarizer,
         )
         summary, note = Fallback(model.summarize, self.extractive_summarizer.summarize, "an extractive summary")(
             articles, title, topic, progress, length, on_note

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-VERSION = 3  # part of the cache key: bump when prompts or selection change
+VERSION = 4  # part of the cache key: bump when prompts or selection change
 MAX_BULLETS = 7  # the most bullets of any summary (several articles: the comparison, then each one's points)
 
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
@@ -238,12 +238,14 @@ class MapReduceSummarizer(Summarizer):
         budget: int,
         min_support: float,
         seconds: float = 120.0,
+        filler: Summarizer | None = None,
     ) -> None:
         self.llm = llm
         self.model = model
         self.budget = budget
         self.min_support = min_support
         self.seconds = seconds  # the time budget of one summary
+        self.filler = filler  # tops up a one-article summary that has too few supported points (`_filled`)
         self._deadline = 0.0
         self._stopped = False
 
@@ -252,7 +254,31 @@ class MapReduceSummarizer(Summarizer):
     ) -> tuple[list[Note], str]:
         self._deadline = time.monotonic() + self.seconds
         self._stopped = False
-        return self._map_reduce(articles, topic, progress, length, on_note)
+        notes, note = self._map_reduce(articles, topic, progress, length, on_note)
+        if self.filler and len(articles) == 1 and not topic:
+            notes = self._filled(notes, articles, length, on_note)
+        return notes, note
+
+    def _filled(
+        self, notes: list[Note], articles: dict[str, list[Passage]], length: Length, on_note: Shown
+    ) -> list[Note]:
+        """`notes` of one article, topped up to the length's fewest supported points with the filler's (the
+        extractive summarizer's quotes) that repeat none of them: a small model sometimes stops after a point or
+        two, or writes points the check refuses, and a summary should still say what the article is about. The
+        model's supported points come first, then the quotes, then its unsupported points (still shown, marked)."""
+        supported = sum(n.supported for n in notes)
+        if supported >= length.fewest or self.filler is None:
+            return notes
+        candidates = LENGTHS["long"]  # more quotes than are needed: some repeat what the model said
+        quotes, _ = self.filler.notes(articles, "", lambda *_: None, candidates, lambda *_: None)
+        added: list[Note] = []
+        for quote in quotes:
+            if supported + len(added) >= length.fewest:
+                break
+            if quote.supported and not any(_repeats(quote.text, n.text) for n in [*notes, *added]):
+                on_note(quote.text, True)
+                added.append(quote)
+        return [n for n in notes if n.supported] + added + [n for n in notes if not n.supported]
 
     # --- with a model --------------------------------------------------------------------------------------
     def _map_reduce(
