@@ -13,8 +13,10 @@ article's notes follow in turn. Replies are streamed: each bullet is checked as 
 and passed to `on_note` (a preview); a summary that runs past its time budget stops the model at its next token
 and is made of what was read, with a note saying what was not. Every bullet is verified like an answer's sentences
 (rag.answering.citations.verify) against the passages behind it, so citations are file + span and unsupported
-bullets are marked; only supported notes are passed on. Limits: a small model's comparison is often shallow
-(the check catches invented facts, not a wrong "they differ"), and a trimmed passage may start mid-sentence.
+bullets are marked; only supported notes are passed on. A summary of one article with fewer supported points
+than its length asks is topped up with quotes from the extractive summarizer (`filler`). Limits: a small model's
+comparison is often shallow (the check catches invented facts, not a wrong "they differ"), and a trimmed passage
+may start mid-sentence.
 
 The extractive summarizer (no model) is in rag.answering.extractive. Finished summaries are cached by
 `SummaryCache`, keyed by everything that decides them.
@@ -255,7 +257,7 @@ class MapReduceSummarizer(Summarizer):
         self._deadline = time.monotonic() + self.seconds
         self._stopped = False
         notes, note = self._map_reduce(articles, topic, progress, length, on_note)
-        if self.filler and len(articles) == 1 and not topic:
+        if self.filler and len(articles) == 1 and not topic and not self._stopped:  # out of time: its note holds
             notes = self._filled(notes, articles, length, on_note)
         return notes, note
 
