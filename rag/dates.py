@@ -106,6 +106,23 @@ def phrase_dates(question: str, as_of: dt.date) -> tuple[Dates | None, str]:
     return Dates(start.isoformat(), end.isoformat()), match.group(0)
 
 
+def without_asked_dates(claim: str, question: str) -> str:
+    """`claim` without the relative-date phrases it repeats from `question` ("this week", "in 2024"): the search
+    already kept to the range they name, and an answer that echoes one must not fail its check for a phrase the
+    article, written that week, has no reason to use.
+
+    >>> without_asked_dates("AT&T had an outage this week.", "Which company had an outage this week?")
+    'AT&T had an outage.'
+    >>> without_asked_dates("AT&T had an outage last week.", "Which company had an outage this week?")
+    'AT&T had an outage last week.'
+    """
+    asked = {m.group(0).lower() for m in _PHRASE.finditer(question)}
+    if not asked:
+        return claim
+    kept = _PHRASE.sub(lambda m: "" if m.group(0).lower() in asked else m.group(0), claim)
+    return re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"\s{2,}", " ", kept)).strip()
+
+
 _LATEST = re.compile(
     r"\b(?:now|currently|latest|most recent|newest|at present|these days|as of today|so far|to date|still)\b",
     re.IGNORECASE,

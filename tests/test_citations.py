@@ -50,6 +50,14 @@ def test_restating_the_question_is_never_supported() -> None:
     assert checked.sentences[0].support == 1.0 and not checked.sentences[0].supported
 
 
+def test_a_date_phrase_echoed_from_the_question_is_not_checked_but_stays_in_the_answer() -> None:
+    question = "Where did the talks resume in 2025?"  # the search kept to 2025's articles; the passage says no year
+    checked = verify("The talks resumed in London in 2025 [1].", [passage(NEWS)], 0.65, question)
+    assert checked.sentences[0].supported and checked.text == "The talks resumed in London in 2025. [1]"
+    unasked = verify("The talks resumed in London in 2025 [1].", [passage(NEWS)], 0.65, "Where did talks resume?")
+    assert not unasked.sentences[0].supported  # a year the answer adds on its own is still a number to check
+
+
 def test_combine_lets_cited_passages_support_a_sentence_together() -> None:
     passages = [passage(NEWS), passage(OTHER, "corpus/b.txt", 0)]
     sentence = "Talks lasted five hours while Besant attended a congressional hearing [1][2]."

@@ -26,6 +26,7 @@ from rag.answering.fallback import Fallback, ModelFailed
 from rag.answering.judge import Judge, Verdict
 from rag.answering.prompts import CONDENSE, PROMPT, format_history, format_passages
 from rag.answering.stopping import StopWhen
+from rag.dates import without_asked_dates
 from rag.errors import RagError, describe_error
 from rag.text import count_tokens
 from rag.types import Dates, Hit
@@ -312,7 +313,7 @@ class Answerer:
         if self.judge is None or quoted:
             return verify(text, passages, self.min_support, question), None, ""
         judge = self.judge
-        claims = [raw for raw, _ in split_sentences(text)]
+        claims = [without_asked_dates(raw, question) for raw, _ in split_sentences(text)]
         verdicts, note = Fallback(judge.judge, lambda *_: None, "a lexical check")(claims, passages, question)
         return verify(text, passages, self.min_support, question, verdicts=verdicts), verdicts, note
 

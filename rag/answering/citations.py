@@ -15,6 +15,7 @@ from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from rag.dates import without_asked_dates
 from rag.text import SENTENCE_END, content_words, names, numbers, sentence_spans
 from rag.types import Hit, Passage
 
@@ -173,12 +174,13 @@ def verify(
     sentences: list[Sentence] = []
     citations: dict[tuple[int, int, int], Citation] = {}  # (passage number, start, end) -> citation
     for i, (raw, cited) in enumerate(split_sentences(text)):
+        claim = without_asked_dates(raw, question)  # "... this week", echoed from the question, is not checked
         valid = [n for n in cited if 1 <= n <= len(passages)]
-        scores = {n: support(raw, passages[n - 1].text, context) for n in range(1, len(passages) + 1)}
+        scores = {n: support(claim, passages[n - 1].text, context) for n in range(1, len(passages) + 1)}
         best_cited = max((scores[n] for n in valid), default=0.0)
         if combine and len(valid) > 1:
             together = " ".join(passages[n - 1].text for n in valid)
-            best_cited = max(best_cited, support(raw, together, context))
+            best_cited = max(best_cited, support(claim, together, context))
         best_any = max(scores, key=lambda n: scores[n]) if scores else None
         verdict = verdicts[i] if verdicts is not None else None
         if best_cited < threshold and best_any is not None and scores[best_any] >= threshold:
@@ -189,7 +191,7 @@ def verify(
         ids = []
         for n in valid:
             passage = passages[n - 1]
-            a, b = best_span(raw, passage.text, context)
+            a, b = best_span(claim, passage.text, context)
             key = (n, a, b)
             if key not in citations:
                 start = passage.start
@@ -210,7 +212,7 @@ def verify(
             supported = bool(valid) and verdict.supported
             sentences.append(Sentence(raw, ids, supported=supported, support=verdict.score, reason=verdict.reason))
         else:
-            supported = bool(valid) and best_cited >= threshold and bool(content_words(raw) - asked)
+            supported = bool(valid) and best_cited >= threshold and bool(content_words(claim) - asked)
             sentences.append(Sentence(raw, ids, supported=supported, support=best_cited))
         sentences[-1].flag = LINK_FLAG if _LINK.search(raw) else ""
     rendered = " ".join(s.text + "".join(f" [{c}]" for c in s.citations) for s in sentences)
