@@ -1,11 +1,13 @@
-"""Right answers, side by side: `python -m benchmarks qa [--systems ...] [--sets ...] [--limit N] [--json OUT]`.
+"""Right answers, side by side: `python -m benchmarks qa [--systems ...] [--sets ...] [--limit N] [--offset N]
+[--json OUT]`.
 
 Sets: the RealTime QA 2024 dev set (evals/realtimeqa.yaml, weekly setting: each week's articles imported with
 `rag import` into data/bench/realtimeqa/WEEK, the question's week as the reference date) and the seed set
 (evals/seed.yaml over corpus/). Systems, each on the same corpora, questions and machine:
 
 - `cited-1.5b`, `cited-0.5b`, `cited-extractive`: cited as shipped (Pipeline.ask) with that backend;
-  `cited-evidence-1.5b` / `-0.5b` (not in the default run): with evidence-first answers;
+  `cited-evidence-1.5b` / `-0.5b`, `cited-pick-1.5b` / `-0.5b` (not in the default run): with evidence-first or
+  pick-first answers;
 - `langchain-1.5b`: a plain LangChain tutorial chain with the bundled 1.5B: the same files, split by
   RecursiveCharacterTextSplitter (1,000 / 200 characters) into Chroma with MiniLM, top-4 similarity search,
   the classic "use the following pieces of retrieved context ... if you don't know, say that you don't know"
@@ -20,7 +22,8 @@ rate, citation (seed only: a right answer cites an expected file; cited sentence
 own support check, the tutorial chain's markers are taken at their word), median and p95 seconds per answer.
 
 Each row keeps the answer, cited's note and its answerability score (`trace.answerable`, the model's P(yes) that
-the passages answer the question), so failures can be read and thresholds tried without asking again.
+the passages answer the question) and, for pick-first answers, the numbered sentences the model chose from
+(`trace.pick`), so failures can be read and thresholds tried without asking again.
 
 Run alone: two model jobs on 2 cores slow each other. Each system's rows are written to the JSON as it
 finishes, so a long run that is stopped keeps what it measured.
@@ -42,7 +45,8 @@ from benchmarks.common import ROOT, median, p95, table, write_json
 from evals import dataset, metrics
 
 SYSTEMS = ("cited-extractive", "closed-1.5b", "cited-1.5b", "langchain-1.5b", "cited-0.5b")
-EXTRA = ("cited-evidence-1.5b", "cited-evidence-0.5b")  # evidence-first answers (RAG_ANSWER_STYLE=evidence)
+# evidence-first and pick-first answers (RAG_ANSWER_STYLE=evidence or pick)
+EXTRA = ("cited-evidence-1.5b", "cited-evidence-0.5b", "cited-pick-1.5b", "cited-pick-0.5b")
 SETS = ("realtimeqa", "seed")
 BENCH = realtimeqa.BENCH
 MODELS = {"1.5b": "qwen2.5-coder-1.5b", "0.5b": "qwen2.5-coder-0.5b"}
@@ -69,19 +73,21 @@ def seed_cases() -> list[dataset.Case]:
     return dataset.load(ROOT / "evals" / "seed.yaml")
 
 
-def realtimeqa_cases(limit_per_week: int | None) -> dict[str, list[dataset.Case]]:
-    """{week: cases} of the dev set, at most `limit_per_week` of each week (the first by id order)."""
+def realtimeqa_cases(limit_per_week: int | None, offset: int = 0) -> dict[str, list[dataset.Case]]:
+    """{week: cases} of the dev set, at most `limit_per_week` of each week, after the first `offset` (id order)."""
     by_week: dict[str, list[dataset.Case]] = {}
     for n, raw in enumerate(realtimeqa.cases(), start=1):
         case = dataset.parse_case(raw, n, realtimeqa.DEV_SET)
         by_week.setdefault(realtimeqa.week_of(case.id), []).append(case)
-    return {w: cs[:limit_per_week] if limit_per_week else cs for w, cs in sorted(by_week.items())}
+    chosen = {w: cs[offset:][:limit_per_week] if limit_per_week else cs[offset:] for w, cs in sorted(by_week.items())}
+    return {w: cs for w, cs in chosen.items() if cs}
 
 
 def corpus_settings(corpus: str, **overrides: Any) -> Any:
     """Settings for one corpus: a RealTime QA week (its own folders under data/bench) or "seed" (corpus/)."""
     from rag.config import Settings
 
+    overrides.setdefault("models_dir", ROOT / "data" / "models")  # one joined copy of the bundled model, not one a week
     if corpus == "seed":
         return Settings(corpus_dir=ROOT / "corpus", data_dir=BENCH / "seed-data", **overrides)
     return Settings(corpus_dir=BENCH / corpus / "corpus", data_dir=BENCH / corpus / "data", **overrides)
@@ -219,6 +225,7 @@ def grade(case: dataset.Case, answer: dict[str, Any], similarity: metrics.Simila
         "answer": answer.get("answer", ""),
         "note": answer.get("note", ""),
         "answerable_p": answer.get("trace", {}).get("answerable"),
+        "pick": answer.get("trace", {}).get("pick"),  # pick first: the numbered sentences and the model's choice
     }
 
 
@@ -256,7 +263,7 @@ def run_system(
         backend = Backend(corpus_settings("seed", llm="bundled", bundled_model=MODELS[size]), embeddings)
         chat_model = backend.chat_model()
     if kind == "cited":
-        style = "evidence" if "evidence" in modifiers else "free"
+        style = next((m for m in modifiers if m in ("evidence", "pick")), "free")
         runner = cited(MODELS.get(size, "extractive"), embeddings, chat_model, style)
     elif kind == "langchain":
         runner = tutorial(embeddings, chat_model)
@@ -333,6 +340,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--systems", nargs="+", choices=SYSTEMS + EXTRA, default=list(SYSTEMS))
     parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS))
     parser.add_argument("--limit", type=int, help="at most N RealTime QA questions per week")
+    parser.add_argument(
+        "--offset", type=int, default=0, help="skip each week's first N (e.g. those a rule was read on)"
+    )
     parser.add_argument("--json", dest="json_out", type=Path, help="also write the results here")
     parser.add_argument("--regrade", type=Path, metavar="RUN", help="grade the answers of an earlier run's JSON again")
     args = parser.parse_args(argv)
@@ -347,7 +357,7 @@ def main(argv: list[str]) -> int:
     similarity = similarity_to(embeddings)
     sets: dict[str, dict[str, list[dataset.Case]]] = {}
     if "realtimeqa" in args.sets:
-        sets["realtimeqa"] = realtimeqa_cases(args.limit)
+        sets["realtimeqa"] = realtimeqa_cases(args.limit, args.offset)
     if "seed" in args.sets:
         sets["seed"] = {"seed": seed_cases()}
     for corpora in sets.values():
