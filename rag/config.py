@@ -92,12 +92,14 @@ class Settings(BaseSettings):
         le=1,
         description="Before answering, the model is asked whether the passages answer the question; below this "
         "P(yes) / (P(yes) + P(no)) the question is refused without an answer (0: never; the score is still in the "
-        "trace). Not for extractive answers.",
+        "trace). Pick-first answers ask no such question: they are refused when the model gives 'none of the "
+        "sentences' more than an even share of its choice (0 turns that off too). Not for extractive answers.",
     )
-    answer_style: Literal["evidence", "free"] = Field(
+    answer_style: Literal["evidence", "free", "pick"] = Field(
         "free",
         description="How the model answers: evidence (copies the passage sentence that answers, or says none does, "
-        "then answers from it) or free (answers with citations). Not for extractive answers.",
+        "then answers from it), pick (names by number the passage sentence that answers, or none, then answers from "
+        "it) or free (answers with citations). Not for extractive answers.",
     )
     support: Literal["lexical", "judge"] = Field(
         "lexical",

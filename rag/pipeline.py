@@ -112,6 +112,7 @@ class Pipeline:
                     relevance=similarity_to(self.embeddings),
                     min_answer_relevance=s.min_answer_relevance,
                     style=backend.answer_style,
+                    picker=backend.picker(),
                     answerability=backend.answerability(),
                     min_answerable=s.min_answerable,
                 )

@@ -21,9 +21,10 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
 from rag.answering.citations import Citation, Sentence, Verified, split_sentences, verify
-from rag.answering.evidence import answer_start, joined_to_its_sentence, parse
+from rag.answering.evidence import Reply, answer_start, joined_to_its_sentence, parse
 from rag.answering.fallback import Fallback, ModelFailed
 from rag.answering.judge import Judge, Verdict
+from rag.answering.pick import Choice, Picker, format_sentences, instruction
 from rag.answering.prompts import CONDENSE, PROMPT, format_history, format_passages
 from rag.answering.stopping import StopWhen
 from rag.dates import without_asked_dates
@@ -152,6 +153,7 @@ class Answerer:
     relevance: Callable[[str, list[str]], list[float]] | None = None
     min_answer_relevance: float = -1.0
     style: str = "free"  # "evidence": the model quotes, then answers (rag.answering.evidence)
+    picker: Picker | None = None  # pick first (rag.answering.pick): `generate` then answers from the chosen sentence
     # (formatted passages, question) -> P(they answer it), asked before answering; below min_answerable: refused
     answerability: Callable[[str, str], float] | None = None
     min_answerable: float = 0.0
@@ -225,7 +227,8 @@ class Answerer:
             yield self._refusal(state, "", note=irrelevant)
             return
         prompt = {"question": state["asked"], "passages": format_passages(passages), "hits": passages}
-        if (unanswerable := self._unanswerable(prompt, state)) is not None:
+        unanswerable = self._unpicked(prompt, state) if self.picker else self._unanswerable(prompt, state)
+        if unanswerable is not None:
             yield self._refusal(state, "", note=unanswerable)
             return
         text, note, first = "", state["note"], None
@@ -247,7 +250,7 @@ class Answerer:
         timings["generate_s"] = time.perf_counter() - generation_started
         if first:
             timings["first_token_s"] = first - state["started"]
-        reply = parse(text) if self.style == "evidence" and not failed else None
+        reply = None if failed else self._reply(text, state)
         if reply is not None and reply.none:
             yield self._refusal(state, text, note=note or "the model found no passage that answers the question")
             return
@@ -305,6 +308,37 @@ class Answerer:
             return f"the model judged that the passages do not answer the question (P(yes) {score:.2f})"
         return None
 
+    def _reply(self, text: str, state: dict[str, Any]) -> Reply | None:
+        """An answer that comes with its quote, read: the chosen sentence's (pick first) or the evidence the model
+        copied (evidence first); None for a free answer."""
+        if "choice" in state:
+            return state["choice"].reply(text)
+        return parse(text) if self.style == "evidence" else None
+
+    def _unpicked(self, prompt: dict[str, Any], state: dict[str, Any]) -> str | None:
+        """Pick first: the model names the candidate sentence that answers (rag.answering.pick). Why to refuse
+        (no candidate, or "none" likelier than not), or None with the choice in `state` and the answer step's
+        inputs in `prompt`. If the model fails here, the best-ranked sentence stands and the answer step meets
+        the failure and falls back."""
+        assert self.picker is not None
+        started = time.perf_counter()
+        candidates = self.picker.candidates(prompt["question"], prompt["hits"])
+        if not candidates:
+            return "the passages have no sentence to answer from"
+        prompt["sentences"] = format_sentences(candidates, prompt["hits"])
+        try:
+            choice = self.picker.choose(prompt["question"], candidates, prompt["sentences"])
+        except Exception:
+            logger.warning("could not ask the model which sentence answers the question", exc_info=True)
+            choice = Choice(candidates)
+        state["timings"]["pick_s"] = time.perf_counter() - started
+        state["choice"], state["answerable"], prompt["number"] = choice, choice.answerable, choice.number
+        prompt["instruction"] = instruction(prompt["question"], choice.number)
+        if self.min_answerable > 0 and choice.none_likely:
+            none = 1 - choice.answerable
+            return f"the model judged that no sentence of the passages answers the question (P(none) {none:.2f})"
+        return None
+
     def _check(
         self, text: str, passages: list[Hit], question: str, quoted: bool
     ) -> tuple[Verified, list[Verdict] | None, str]:
@@ -357,6 +391,7 @@ class Answerer:
                 "passages": [{"source": h.source, "start": h.start, "end": h.end} for h in state["passages"]],
             },
             "answerable": None if "answerable" not in state else round(state["answerable"], 4),
+            **({"pick": state["choice"].to_json()} if "choice" in state else {}),
             "support": "judge" if verdicts is not None else "lexical",
             "sentences": [
                 {

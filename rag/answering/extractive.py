@@ -56,27 +56,34 @@ def sentences_of(text: str) -> list[str]:
     return [p for p in pieces if len(p) > 20]
 
 
+def ranked_sentences(question: str, passages: list[str], embeddings: Embeddings) -> list[Candidate]:
+    """The passages' sentences, best first: the mean of the share of the question's content words a sentence
+    holds and its MiniLM similarity to the question. A sentence found in two passages counts once."""
+    pool = [(n, s) for n, text in enumerate(passages, start=1) for s in sentences_of(text)]
+    if not pool:
+        return []
+    asked = content_words(question)
+    vectors = np.asarray(embeddings.embed_documents([question] + [s for _, s in pool]))
+    similarity = vectors[1:] @ vectors[0]
+    scored: dict[str, Candidate] = {}
+    for (n, sentence), cosine in zip(pool, similarity, strict=True):
+        overlap = len(asked & content_words(sentence)) / len(asked) if asked else 0.0
+        scored.setdefault(sentence, Candidate(n, sentence, 0.5 * overlap + 0.5 * float(cosine)))
+    return sorted(scored.values(), key=lambda c: -c.score)
+
+
 def extractive_answer(
     question: str, passages: list[str], embeddings: Embeddings, *, max_sentences: int = 3, floor: float = 0.45
 ) -> str:
     """An answer stitched from passage sentences, with [n] markers; DONT_KNOW when none scores above `floor`."""
-    pool = [(n, s) for n, text in enumerate(passages, start=1) for s in sentences_of(text)]
-    if not pool:
+    scored = ranked_sentences(question, passages, embeddings)
+    if not scored:
         return DONT_KNOW
-    asked = content_words(question)
-    vectors = np.asarray(embeddings.embed_documents([question] + [s for _, s in pool]))
-    similarity = vectors[1:] @ vectors[0]
-    scored = []
-    for (n, sentence), cosine in zip(pool, similarity, strict=True):
-        overlap = len(asked & content_words(sentence)) / len(asked) if asked else 0.0
-        scored.append(Candidate(n, sentence, 0.5 * overlap + 0.5 * float(cosine)))
-    scored.sort(key=lambda c: -c.score)
     chosen: list[Candidate] = []
     for candidate in scored:
         if candidate.score < max(floor, 0.9 * scored[0].score) or len(chosen) == max_sentences:
             break  # below the floor, or clearly worse than the best: padding, not answer
-        if all(candidate.text != c.text for c in chosen):
-            chosen.append(candidate)
+        chosen.append(candidate)
     if not chosen:
         return DONT_KNOW
     return " ".join(f"{c.text} [{c.passage}]" for c in chosen)

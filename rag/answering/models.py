@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from langchain_core.runnables import Runnable
 
     from rag.answering.judge import Judge
+    from rag.answering.pick import Picker
     from rag.config import Settings
     from rag.types import Hit, Passage
 
@@ -93,16 +94,23 @@ class Backend:
         from langchain_core.runnables import RunnableLambda
 
         from rag.answering.answer import llm_generation
-        from rag.answering.prompts import EVIDENCE_PROMPT, PROMPT
+        from rag.answering.prompts import EVIDENCE_PROMPT, PICK_ANSWER, PROMPT
 
         if not self.uses_model:
             return RunnableLambda(self.extractive)
-        return llm_generation(self.chat_model(), EVIDENCE_PROMPT if self.answer_style == "evidence" else PROMPT)
+        prompt = {"evidence": EVIDENCE_PROMPT, "pick": PICK_ANSWER}.get(self.answer_style, PROMPT)
+        return llm_generation(self.chat_model(), prompt)
 
     @property
     def answer_style(self) -> str:
         """How the model is asked to answer (rag.answering.evidence); extractive answers are quotes already."""
         return self.settings.answer_style if self.uses_model else "free"
+
+    def picker(self) -> Picker | None:
+        """Pick first's sentence chooser (rag.answering.pick), or None for the other styles."""
+        from rag.answering.pick import Picker
+
+        return Picker(self.chat_model(), self.extractive.embeddings) if self.answer_style == "pick" else None
 
     def condenser(self) -> Runnable[dict[str, Any], str] | None:
         """Rewrites a follow-up as a standalone question; None without a model."""
