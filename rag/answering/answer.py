@@ -317,7 +317,7 @@ class Answerer:
 
     def _unpicked(self, prompt: dict[str, Any], state: dict[str, Any]) -> str | None:
         """Pick first: the model names the candidate sentence that answers (rag.answering.pick). Why to refuse
-        (no candidate, or "none" likelier than not), or None with the choice in `state` and the answer step's
+        (no candidate, or "none" above an even share), or None with the choice in `state` and the answer step's
         inputs in `prompt`. If the model fails here, the best-ranked sentence stands and the answer step meets
         the failure and falls back."""
         assert self.picker is not None

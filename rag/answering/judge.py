@@ -167,6 +167,17 @@ def yes_no(chat_model: Any) -> Any:
     return chat_model.bind(logprobs=True, top_logprobs=TOP_LOGPROBS, max_completion_tokens=1)
 
 
+def first_token_options(logprobs: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The first token's likeliest alternatives ({"token", "logprob"}) from an OpenAI-style `logprobs` object;
+    [] (logged) when there are none to read."""
+    try:
+        first = logprobs["content"][0] if logprobs else None
+        return list(first.get("top_logprobs") or [first]) if first else []
+    except (KeyError, IndexError, TypeError, AttributeError):
+        logger.warning("the model's reply has no readable logprobs: %.200r", logprobs)
+        return []
+
+
 def yes_share(logprobs: dict[str, Any] | None) -> float:
     """P(yes) / (P(yes) + P(no)) from an OpenAI-style `logprobs` object of the first token; 0.5 if neither shows.
 
@@ -177,12 +188,7 @@ def yes_share(logprobs: dict[str, Any] | None) -> float:
     >>> yes_share({"content": [{"token": "Maybe", "logprob": -0.1, "top_logprobs": []}]})
     0.5
     """
-    try:
-        first = logprobs["content"][0] if logprobs else None
-        options = first.get("top_logprobs") or [first] if first else []
-    except (KeyError, IndexError, TypeError):
-        logger.warning("the judge's reply has no readable logprobs: %.200r", logprobs)
-        return 0.5
+    options = first_token_options(logprobs)
     yes = sum(math.exp(o["logprob"]) for o in options if o["token"].strip().lower() == "yes")
     no = sum(math.exp(o["logprob"]) for o in options if o["token"].strip().lower() == "no")
     return yes / (yes + no) if yes + no > 0 else 0.5

@@ -3,17 +3,17 @@ then answers in a few words from that sentence alone; the answer is shown joined
 
 A small model chooses better than it writes. The candidates are the passages' sentences closest to the question
 (the extractive backend's score: shared words and MiniLM similarity), so the prompt is a few hundred tokens
-instead of the passages' 1,000-1,500, and the choice is read from the first token's log-probabilities:
-a question is refused when the model gives "none" (0) more than an even share of its choice, with no second
-question (RAG_MIN_ANSWERABLE=0 turns that off). The answer step continues the
-same conversation, so llama.cpp reuses the first step's cache. Limits: a sentence is shown without its
-neighbours (a "he said" loses who), an answer that needs two sentences gets one, and a sentence that the
-ranking leaves out cannot be picked.
+instead of the passages' 1,000-1,500, and the choice is read from the first token's log-probabilities: a
+question is refused when the model gives "none" (0) more than an even share of its choice, with no second
+question (RAG_MIN_ANSWERABLE=0 turns that off). The answer step continues the same conversation, so llama.cpp
+reuses the first step's cache. Limits: a sentence is shown without its neighbours (a "he said" loses who), an
+answer that needs two sentences gets one, a sentence that the ranking leaves out cannot be picked, and the
+few-words answer is the model's own (measured in docs/benchmarks.md: it is sometimes wrong beside a right
+sentence; so this style is opt-in).
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 from collections.abc import Sequence
@@ -25,10 +25,9 @@ from langchain_core.embeddings import Embeddings
 
 from rag.answering.evidence import Reply
 from rag.answering.extractive import Candidate, ranked_sentences
+from rag.answering.judge import first_token_options
 from rag.answering.prompts import PICK, PICK_SHORT, PICK_YES_NO, neutralise
 from rag.types import Hit
-
-logger = logging.getLogger(__name__)
 
 SENTENCES = 9  # shown to the model, numbered 1-9: each number is one token, so the choice is one token
 TOP_LOGPROBS = 20
@@ -140,14 +139,8 @@ def number_shares(logprobs: dict[str, Any] | None, most: int) -> dict[int, float
     >>> {n: round(p, 2) for n, p in number_shares(first, 9).items()}
     {2: 0.85, 0: 0.15}
     """
-    try:
-        first = logprobs["content"][0] if logprobs else None
-        options = first.get("top_logprobs") or [first] if first else []
-    except (KeyError, IndexError, TypeError):
-        logger.warning("the pick step's reply has no readable logprobs: %.200r", logprobs)
-        return {}
     shares: dict[int, float] = {}
-    for option in options:
+    for option in first_token_options(logprobs):
         token = option["token"].strip()
         if token.isdigit() and int(token) <= most:
             shares[int(token)] = shares.get(int(token), 0.0) + math.exp(option["logprob"])
