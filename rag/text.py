@@ -18,9 +18,11 @@ import hashlib
 import os
 import re
 import tempfile
+from collections import Counter
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +123,42 @@ def content_words(text: str) -> set[str]:
         if token and token not in _STOP:
             words.add(token if token[0].isdigit() else _stem(token))
     return words
+
+
+# A two-word lower-case phrase in this many of an article's sentences is part of its subject ("rare earths").
+# 4 rather than 3: on CNN/DailyMail validation articles 500-799, ROUGE-1 30.5 against 30.0 (not the test slice).
+KEY_PHRASE_REPEATS = 4
+
+
+def phrase_stems(sentence: str) -> str:
+    """The sentence's words as stems, stop words and capitalised words as "_" (so that phrases do not span them),
+    padded with spaces so that `f" {phrase} " in phrase_stems(s)` matches whole words only.
+
+    >>> phrase_stems("China's rare earths, said Mr. Bessent.")
+    ' _ rare earth _ _ _ '
+    """
+    words = re.findall(r"[\w'-]+", sentence)
+    return " " + " ".join(next(iter(content_words(w)), "_") if w.islower() else "_" for w in words) + " "
+
+
+def key_phrases(stemmed: Sequence[str]) -> list[str]:
+    """Two-word phrases of lower-case content words (stemmed, side by side) in at least KEY_PHRASE_REPEATS of the
+    sentences (each as `phrase_stems` gives it), most repeated first: what an article keeps coming back to, its
+    subject. Names are left out: they say who, and centrality already finds them. Limits: a subject never named
+    by one repeated phrase (or only by names) is not noticed.
+
+    >>> key_phrases([phrase_stems(s) for s in ["Ban rare earths.", "Rare earth magnets.", "All rare earths."]])
+    []
+    >>> key_phrases([phrase_stems(s) for s in ["Ban rare earths.", "The rare earth magnets.", "All rare earths.",
+    ...     "On rare earths."]])
+    ['rare earth']
+    >>> key_phrases([phrase_stems(s) for s in ["Ms. Jane Doe spoke.", "Jane Doe left.", "Jane Doe came.", "Jane Doe."]])
+    []
+    """
+    counts: Counter[str] = Counter()
+    for sentence in stemmed:
+        counts.update({f"{a} {b}" for a, b in pairwise(sentence.split()) if "_" not in (a, b)})
+    return [p for p, n in counts.most_common() if n >= KEY_PHRASE_REPEATS]
 
 
 _NUMBER_WORDS = {

@@ -18,9 +18,7 @@ numbers; headings and questions are never quoted.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -28,7 +26,7 @@ from langchain_core.embeddings import Embeddings
 
 from rag.answering.citations import Citation, copies_of, defang_markers, verify
 from rag.answering.summarize import MAX_BULLETS, Length, Note, Progress, Shown, Summarizer
-from rag.text import content_words, numbers, sentence_spans
+from rag.text import content_words, key_phrases, numbers, phrase_stems, sentence_spans
 from rag.types import Passage
 
 DONT_KNOW = "I don't know based on the articles."
@@ -36,9 +34,6 @@ DONT_KNOW = "I don't know based on the articles."
 # tuned on CNN/DailyMail validation articles 500-599 (ROUGE-1 23.9 at 0, 26.8 at 0.1, 29.7 at 1.0, 29.0 at 3.0)
 LEAD_WEIGHT = 1.0
 TITLE_WEIGHT = 0.5  # closeness to the title (cosine) next to centrality; not tuned (CNN/DailyMail has no titles)
-# A two-word lower-case phrase in this many of an article's sentences is part of its subject ("rare earths").
-# 4 rather than 3: on CNN/DailyMail validation articles 500-799, ROUGE-1 30.5 against 30.0 (not the test slice).
-KEY_PHRASE_REPEATS = 4
 AGREE_SIMILARITY = 0.65  # sentences of two articles this similar (cosine) say the same thing
 REPEAT_SIMILARITY = 0.6  # a sentence this similar to one already chosen would repeat it
 
@@ -236,7 +231,7 @@ class ExtractiveSummarizer(Summarizer):
 def _one_article(pool: list[_Quote], scores: np.ndarray, similarity: np.ndarray, length: Length) -> list[int]:
     """The best sentences by score, no two alike, within `length.words` (at least `length.fewest - 1` of them,
     whatever their length: quotes are whole sentences). Then the subject check: if a phrase the article keeps
-    repeating (`key_phrases`) is in none of them, the sentence that has it and scores best replaces the weakest
+    repeating (`rag.text.key_phrases`) is in none of them, the sentence that has it and scores best replaces the weakest
     choice but the first, so that a lead about the occasion does not hide what the article is about. Limits: a
     subject never named by one repeated phrase (or only by names) is not noticed."""
     words = [len(q.text.split()) for q in pool]
@@ -249,8 +244,8 @@ def _one_article(pool: list[_Quote], scores: np.ndarray, similarity: np.ndarray,
         if len(chosen) >= max(1, length.fewest - 1) and sum(words[j] for j in chosen) + words[i] > length.words:
             continue
         chosen.append(i)
-    stems = [f" {_stems(q.text)} " for q in pool]  # padded, so that " rare earth " matches whole words only
-    phrases = _repeated_phrases(stems)
+    stems = [phrase_stems(q.text) for q in pool]
+    phrases = key_phrases(stems)
     missing = [p for p in phrases if not any(f" {p} " in stems[i] for i in chosen)]
     having = [i for i in range(len(pool)) if i not in chosen and any(f" {p} " in stems[i] for p in missing)]
     having = [i for i in having if all(similarity[i, j] < REPEAT_SIMILARITY for j in chosen[:1])]
@@ -260,33 +255,6 @@ def _one_article(pool: list[_Quote], scores: np.ndarray, similarity: np.ndarray,
             chosen.remove(min(chosen[1:], key=lambda i: scores[i]))
         chosen.append(best)
     return chosen
-
-
-def key_phrases(sentences: list[str]) -> list[str]:
-    """Two-word phrases of lower-case content words (stemmed, side by side) in at least KEY_PHRASE_REPEATS of the
-    sentences, most repeated first. Names are left out: they say who, and centrality already finds them.
-
-    >>> key_phrases(["Ban rare earths.", "Exports of rare earth magnets.", "All rare earths.", "On rare earths."])
-    ['rare earth']
-    >>> key_phrases(["Ms. Jane Doe spoke.", "Jane Doe left.", "Later Jane Doe came.", "Jane Doe again."])
-    []
-    """
-    return _repeated_phrases([_stems(s) for s in sentences])
-
-
-def _repeated_phrases(stemmed: list[str]) -> list[str]:
-    """`key_phrases` of sentences already stemmed by `_stems`."""
-    counts: Counter[str] = Counter()
-    for sentence in stemmed:
-        words = sentence.split()
-        counts.update({f"{a} {b}" for a, b in pairwise(words) if "_" not in (a, b)})
-    return [p for p, n in counts.most_common() if n >= KEY_PHRASE_REPEATS]
-
-
-def _stems(sentence: str) -> str:
-    """The sentence's words as stems; stop words and capitalised words as "_" (so phrases do not span them)."""
-    words = re.findall(r"[\w'-]+", sentence)
-    return " ".join(next(iter(content_words(w)), "_") if w.islower() else "_" for w in words)
 
 
 def _heading(text: str, at: int) -> bool:

@@ -44,7 +44,7 @@ from langchain_core.runnables import Runnable
 from rag.answering.citations import Citation, split_sentences, support, verify
 from rag.answering.prompts import COMPARE, EXAMPLE_BULLETS, MAP, REDUCE, format_passages
 from rag.answering.stopping import StopWhen
-from rag.text import content_words, count_tokens
+from rag.text import content_words, count_tokens, key_phrases, phrase_stems, sentence_spans
 from rag.types import Passage
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-VERSION = 4  # part of the cache key: bump when prompts or selection change
+VERSION = 5  # part of the cache key: bump when prompts or selection change
 MAX_BULLETS = 7  # the most bullets of any summary (several articles: the comparison, then each one's points)
 
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
@@ -264,23 +264,26 @@ class MapReduceSummarizer(Summarizer):
     def _filled(
         self, notes: list[Note], articles: dict[str, list[Passage]], length: Length, on_note: Shown
     ) -> list[Note]:
-        """`notes` of one article, topped up to the length's fewest supported points with the filler's (the
-        extractive summarizer's quotes) that repeat none of them: a small model sometimes stops after a point or
-        two, or writes points the check refuses, and a summary should still say what the article is about. The
-        model's supported points come first, then the quotes, then its unsupported points (still shown, marked)."""
-        supported = sum(n.supported for n in notes)
-        if supported >= length.fewest or self.filler is None:
+        """`notes` of one article with the filler's quotes (the extractive summarizer's) where the model fell short:
+        - a small model sometimes stops after a point or two, or writes points the check refuses: the summary is
+          topped up to the length's fewest supported points with quotes that repeat none of them;
+        - the subject check the extractive summarizer makes: if the article keeps repeating a phrase
+          (`rag.text.key_phrases`, e.g. "rare earths") that none of the supported points has, the quote with it
+          comes second, after the model's first point (`within` may then cut the last point to keep the length).
+        The model's first supported point comes first, then the subject's quote, the model's other supported
+        points, the other quotes, and its unsupported points (still shown, marked)."""
+        supported = [n for n in notes if n.supported]
+        missing = _missing_subject(supported, next(iter(articles.values())))
+        if (len(supported) >= length.fewest and not missing) or self.filler is None:
             return notes
         candidates = LENGTHS["long"]  # more quotes than are needed: some repeat what the model said
         quotes, _ = self.filler.notes(articles, "", lambda *_: None, candidates, lambda *_: None)
-        added: list[Note] = []
-        for quote in quotes:
-            if supported + len(added) >= length.fewest:
-                break
-            if quote.supported and not any(_repeats(quote.text, n.text) for n in [*notes, *added]):
-                on_note(quote.text, True)
-                added.append(quote)
-        return [n for n in notes if n.supported] + added + [n for n in notes if not n.supported]
+        fresh = [q for q in quotes if q.supported and not any(_repeats(q.text, n.text) for n in notes)]
+        subject = [q for q in fresh if any(f" {p} " in phrase_stems(q.text) for p in missing)][:1]
+        added = [q for q in fresh if q not in subject][: max(0, length.fewest - len(supported) - len(subject))]
+        for quote in subject + added:
+            on_note(quote.text, True)
+        return supported[:1] + subject + supported[1:] + added + [n for n in notes if not n.supported]
 
     # --- with a model --------------------------------------------------------------------------------------
     def _map_reduce(
@@ -529,6 +532,16 @@ def _repeats(a: str, b: str) -> bool:
     """Whether two bullets say nearly the same: 80 % of the shorter one's content words are in the other."""
     wa, wb = content_words(a), content_words(b)
     return bool(wa and wb) and len(wa & wb) >= 0.8 * min(len(wa), len(wb))
+
+
+def _missing_subject(notes: list[Note], passages: list[Passage]) -> list[str]:
+    """The phrases an article (its passages, in order, tiling the text) keeps repeating that none of `notes` has
+    (`rag.text.key_phrases`); headings are not counted."""
+    sentences = [
+        p.text[a:b] for p in passages for a, b in sentence_spans(p.text) if not p.text[a:b].lstrip().startswith("#")
+    ]
+    said = [phrase_stems(n.text) for n in notes]
+    return [p for p in key_phrases([phrase_stems(s) for s in sentences]) if not any(f" {p} " in s for s in said)]
 
 
 def _within(citation: Citation, passage: Passage) -> bool:
