@@ -81,7 +81,9 @@ def _parser() -> argparse.ArgumentParser:
         "summarize", help="summarize articles with cited bullets: files, --all, or --topic TEXT"
     )
     summarize.add_argument("files", nargs="*", metavar="FILE", help="indexed files, e.g. corpus/a.txt")
-    summarize.add_argument("--all", action="store_true", help="the whole corpus")
+    summarize.add_argument(
+        "--all", action="store_true", help="the whole corpus (more than 10 articles: a digest, a bullet per story)"
+    )
     summarize.add_argument("--topic", default="", metavar="TEXT", help="what the corpus says about TEXT")
     summarize.add_argument("--json", action="store_true", help="print the verified result as one JSON object")
     summarize.add_argument("--refresh", action="store_true", help="ignore the cache and summarize again")

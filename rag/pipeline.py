@@ -247,10 +247,13 @@ class Pipeline:
         """A cited summary of some files, of every file, or of the passages about a topic (exactly one of them);
         with `dates`, of every file or the topic's passages within that range. Cached by content, model and
         settings; `refresh` ignores the cache. `dates` without files or a topic make a digest: a bullet per story
-        (rag.answering.digest). `length`: short, medium or long (see rag.answering.summarize.LENGTHS).
+        (rag.answering.digest), and so does `everything` when the corpus holds more articles than a digest has
+        stories (MAX_STORIES): a summary of each would not fit. `length`: short, medium or long (see
+        rag.answering.summarize.LENGTHS).
         `progress` is called before each model step, `on_note` with each bullet checked on the way (a preview).
         If the model fails, the summary is extractive, with a note (and not cached); one cut short by the time
         budget (RAG_SUMMARY_SECONDS) says so in its note and is not cached either."""
+        from rag.answering.digest import MAX_STORIES
         from rag.answering.summarize import LENGTHS, SummaryCache
         from rag.index.duplicates import one_of_each
 
@@ -273,6 +276,7 @@ class Pipeline:
         if dates and everything:
             rels = sorted(set(rels) & self.index.sources(dates))
         rels = list(dict.fromkeys(rels))
+        digest = digest or (everything and not topic and len(rels) > MAX_STORIES)
         if not digest:  # a digest counts copies as coverage; a summary would repeat their facts
             rels = one_of_each(rels, self.index.copies())
         articles, title = self._summary_input(rels, everything, topic, dates)

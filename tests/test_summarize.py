@@ -282,10 +282,9 @@ def test_the_prompts_example_copied_back_is_dropped_not_shown_as_a_point(
     pipeline.ingest()
     shown: list[str] = []
     summary = pipeline.summarize([NEWS], on_note=lambda text, ok: shown.append(text))
-    assert [b.text for b in summary.bullets][:2] == [
-        "The first round of talks lasted for two days in London.",
-        "Basant left London to attend a congressional hearing in Washington.",
-    ]
+    texts = [b.text for b in summary.bullets]
+    assert texts[0] == "The first round of talks lasted for two days in London."
+    assert "Basant left London to attend a congressional hearing in Washington." in texts  # after the subject's quote
     assert not any("bakery" in text for text in shown + [b.text for b in summary.bullets])
 
 
@@ -308,6 +307,30 @@ def test_a_model_summary_short_of_supported_points_is_topped_up_with_quotes(
     # the unsupported point comes after them, shown (marked) only if the length has room: 70 words, not here
     assert len(bullets) == 3
     assert [text for text, _ in shown[-2:]] == [b.text for b in quotes]  # and shown as they were added
+
+
+def test_a_model_summary_that_misses_what_the_article_keeps_repeating_gets_the_quote_that_has_it(
+    make_pipeline: Callable[..., Pipeline], corpus: Path
+) -> None:
+    # what the bundled 1.5B does with the seed report: the occasion, not the subject (rare earths, five times)
+    reply = (
+        "- The first round of talks lasted for two days in London [1].\n"
+        "- Basant left London to attend a congressional hearing in Washington [1].\n"
+        "- Rutnick said the talks were going very very smoothly [1].\n"
+        "- Trump received good reports from the talks [1].\n"
+    )
+    model = StreamingChat(messages=itertools.repeat(AIMessage(reply)))
+    pipeline = make_pipeline(llm="openai", llm_base_url="http://127.0.0.1:9/v1", chat_model=model)
+    pipeline.ingest()
+    shown: list[str] = []
+    bullets = pipeline.summarize([NEWS], on_note=lambda text, ok: shown.append(text)).bullets
+    article = " ".join((corpus / NEWS).read_text(encoding="utf-8").split())
+    assert bullets[0].text == "The first round of talks lasted for two days in London."  # the model's first point
+    assert "rare earth" in bullets[1].text and bullets[1].text in article and bullets[1].supported  # then the quote
+    points = [line.removeprefix("- ").removesuffix(" [1].") + "." for line in reply.splitlines()]
+    assert [b.text for b in bullets[2:]] == points[1 : len(bullets) - 1]  # then the model's, while 70 words allow
+    assert 3 <= len(bullets) <= 5 and sum(len(b.text.split()) for b in bullets) <= 70
+    assert shown[-1] == bullets[1].text  # shown as it was added
 
 
 def test_a_summary_out_of_time_stops_with_what_it_read_and_says_so(
@@ -385,3 +408,28 @@ def test_a_date_range_alone_gives_a_digest_a_bullet_per_story_most_covered_first
     env = {"RAG_CORPUS_DIR": str(corpus), "RAG_DATA_DIR": str(pipeline.settings.data_dir), "RAG_LLM": "extractive"}
     code, out, _ = run_cli("summarize", "--since", "2024-03-01", "--until", "2024-03-10", "--quiet", env=env)
     assert code == 0 and re.search(rf"^- {heading.pattern}: .*harbour", out, re.MULTILINE)
+
+
+def test_the_whole_of_a_corpus_of_many_articles_is_a_digest(
+    corpus: Path, make_pipeline: Callable[..., Pipeline]
+) -> None:
+    stories = {
+        "flood": "Floodwater covered the harbour of Arden after the river burst its banks, damaging {n} boats.",
+        "strike": "Bakers in Bexley walked out over pay, closing {n} bakeries until the owners meet the union.",
+        "bridge": "The new bridge over the Carlow estuary opened to traffic after {n} years of building work.",
+    }
+    for n in range(4):
+        for name, text in stories.items():
+            dated(corpus, f"{name}-{n}.md", name.title(), "", "", text.format(n=n + 3) + " It was the talk of the day.")
+    pipeline = make_pipeline(llm="extractive")
+    pipeline.ingest()
+    summary = pipeline.summarize(everything=True)  # 14 articles: the 12 and the two seed ones
+    assert summary.title.startswith("The whole corpus: 14 articles, ")  # and how many stories
+    assert {b.kind for b in summary.bullets} == {"story"}
+    assert [b.story["articles"] for b in summary.bullets if b.story][:3] == [4, 4, 4]  # then the seed ones
+    assert all(b.supported for b in summary.bullets)
+    for name in (NEWS, *(f"{name}-{n}.md" for name in ("flood", "strike") for n in range(4))):
+        (corpus / name).unlink()
+    pipeline.ingest()
+    few = pipeline.summarize(everything=True)  # 5 articles: a summary of them
+    assert few.bullets and not any(b.kind == "story" for b in few.bullets) and "stories" not in few.title
