@@ -225,7 +225,8 @@ def timeline_request(request: str) -> tuple[str, Dates | None] | None:
 def summarize(
     pipeline: Pipeline, request: str, files: list[str], everything: bool = False, dates: Dates | None = None
 ) -> None:
-    """A summary (with `dates` alone: a digest, a bullet per story), shown while it is made (see `made_live`)."""
+    """A summary (with `dates` alone, or `everything` of more than 10 articles: a digest, a bullet per story), shown
+    while it is made (see `made_live`)."""
     length = st.session_state.get("summary_length", "medium")
     made_live(request, partial(pipeline.summarize, files, everything=everything, length=length, dates=dates))
 

@@ -45,6 +45,11 @@ def week_files(weeks: int | None) -> list[Path]:
     return sorted(require(DATA).glob("*_gcs.jsonl"))[:weeks]
 
 
+def work_folder(weeks: int) -> Path:
+    """Where the archive of the first `weeks` weeks is imported and indexed (its corpus/ and data/)."""
+    return ROOT / "data" / "bench" / "realtimeqa" / f"archive-{weeks}"
+
+
 def import_weeks(files: list[Path], corpus: Path) -> float:
     from rag.importing import Fields, import_jsonl
 
@@ -235,7 +240,7 @@ def main(argv: list[str]) -> int:
     files = week_files(args.weeks)
     if len(files) < 2:
         raise SystemExit("--weeks must be at least 2 (the last week is added at the end)")
-    work = ROOT / "data" / "bench" / "realtimeqa" / f"archive-{len(files)}"
+    work = work_folder(len(files))
     corpus, data = work / "corpus", work / "data"
     settings = Settings(_env_file=None, corpus_dir=corpus, data_dir=data, llm="extractive")
     if args.search_only:

@@ -10,7 +10,9 @@ Lead-3 over all 1,000 articles checks our scoring against the published figure (
 on 16 RealTime QA 2024 articles), scored as `python -m evals` scores them (facts in supported bullets).
 3. A digest of one RealTime QA 2024 week (`--digest-week`, default 20240726): every article of that week's
 corpus dated up to the quiz date (`summarize --until DATE`, about 150-230 articles): time, articles, stories,
-bullets, and the share of bullets that pass the support check.
+bullets, and the share of bullets that pass the support check. With `--digest-year`, also a digest of the whole
+year (`summarize --all` on the 8,819 articles that `python -m benchmarks archive` imports and indexes; run that
+first, with the same RAG_EMBEDDING_RUNTIME): the same measures and the peak memory.
 """
 
 from __future__ import annotations
@@ -134,27 +136,48 @@ def run_facts(backend: str) -> dict[str, Any]:
 
 
 def run_digest(backend: str, week: str) -> dict[str, Any]:
+    """A digest of the week's articles dated up to the quiz date."""
     from benchmarks.realtimeqa import BENCH, imported
     from rag.types import Dates
 
     pipeline = pipeline_for(backend, imported(week), BENCH / week / "data")
     pipeline.ingest()
+    return timed_digest(pipeline, backend, week, dates=Dates("", f"{week[:4]}-{week[4:6]}-{week[6:]}"))
+
+
+def run_year_digest(backend: str) -> dict[str, Any]:
+    """A digest of the whole year (`summarize --all`) on the index `python -m benchmarks archive` left."""
+    from benchmarks.archive import week_files, work_folder
+
+    work = work_folder(len(week_files(None)))
+    if not (work / "data" / "manifest.sqlite").exists():
+        raise SystemExit(f"no index in {work / 'data'}: run `python -m benchmarks archive` first")
+    pipeline = pipeline_for(backend, work / "corpus", work / "data")
+    return {**timed_digest(pipeline, backend, "the year", everything=True), "peak_rss_mb": round(peak_rss_mb())}
+
+
+def timed_digest(pipeline: Pipeline, backend: str, label: str, **what: Any) -> dict[str, Any]:
+    """`pipeline.summarize(**what)` timed (cache bypassed), printed and measured; the pipeline is closed."""
     try:
         started = time.perf_counter()
-        summary = pipeline.summarize(dates=Dates("", f"{week[:4]}-{week[4:6]}-{week[6:]}"), refresh=True)
+        summary = pipeline.summarize(refresh=True, **what)
         seconds = time.perf_counter() - started
     finally:
         pipeline.close()
     bullets = summary.bullets
-    print(f"  {backend}: digest of {week} in {seconds:.0f} s: {summary.title}", flush=True)
+    print(f"  {backend}: digest of {label} in {seconds:.0f} s: {summary.title}", flush=True)
     for b in bullets:
         print(f"    - {b.heading()}: {b.text}{'' if b.supported else ' (unsupported)'}", flush=True)
     return {
-        "week": week,
+        "week": label,
         "title": summary.title,
         "articles": len(summary.sources),
         "stories_written": len(bullets),
         "seconds": round(seconds, 1),
+        # reading the articles' chunks from the index, then grouping them into stories, then writing the bullets
+        "read_s": round(seconds - summary.timings.get("total_s", 0.0), 1),
+        "stories_s": round(summary.timings.get("stories_s", 0.0), 1),
+        "written_s": round(summary.timings.get("total_s", 0.0) - summary.timings.get("stories_s", 0.0), 1),
         "supported_share": round(sum(b.supported for b in bullets) / len(bullets), 3) if bullets else 0.0,
         "note": summary.note,
         "bullets": [{"text": b.text, "supported": b.supported, "story": b.story} for b in bullets],
@@ -170,6 +193,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--skip-facts", action="store_true", help="no fact coverage of the eval cases")
     parser.add_argument("--skip-digest", action="store_true", help="no digest of a RealTime QA week")
     parser.add_argument("--digest-week", default="20240726", help="the RealTime QA 2024 week to digest")
+    parser.add_argument(
+        "--digest-year", action="store_true", help="also digest the whole year (after `python -m benchmarks archive`)"
+    )
     args = parser.parse_args(argv)
 
     every = load_articles()
@@ -201,6 +227,8 @@ def main(argv: list[str]) -> int:
             facts[backend] = run_facts(backend)
         if not args.skip_digest:
             digests[backend] = run_digest(backend, args.digest_week)
+        if args.digest_year:
+            digests[f"{backend}, the year"] = run_year_digest(backend)
 
     def cell(r: dict[str, Any], key: str, form: str) -> str:
         return format(r[key], form) if key in r else "-"
@@ -238,19 +266,29 @@ def main(argv: list[str]) -> int:
         print("\nFact coverage on the summary eval cases (facts in supported bullets):")
         print(table(coverage, facts_heads))
     if digests:
-        rows = [
+        digest_rows = [
             (
                 name,
                 d["week"],
                 str(d["articles"]),
                 str(d["stories_written"]),
                 f"{d['seconds']:.0f}",
+                f"{d['read_s']:.0f} / {d['stories_s']:.0f} / {d['written_s']:.0f}",
                 f"{d['supported_share']:.3f}",
             )
             for name, d in digests.items()
         ]
-        print("\nDigest of a RealTime QA week (articles dated up to the quiz date):")
-        print(table(rows, ("summarizer", "week", "articles", "bullets", "seconds", "supported")))
+        print("\nDigest of a RealTime QA week (articles dated up to the quiz date) or of the year (every article):")
+        digest_heads = (
+            "summarizer",
+            "week",
+            "articles",
+            "bullets",
+            "seconds",
+            "read / grouped / written s",
+            "supported",
+        )
+        print(table(digest_rows, digest_heads))
     payload = {"results": results, "facts": facts, "digests": digests, "published_lead3": PUBLISHED_LEAD3}
     path = write_json("summaries", payload)
     print(f"\nwritten {path}")

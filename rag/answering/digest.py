@@ -117,6 +117,7 @@ def digest(
     fails, stories are quoted by `fallback` (the extractive summarizer), and the note says so."""
     started = time.perf_counter()
     found = stories(articles, embeddings)
+    grouped = time.perf_counter() - started
     shown = [
         (story, {story.sources[0]: _opening_passages(articles[story.sources[0]])}) for story in found[:MAX_STORIES]
     ]
@@ -125,7 +126,9 @@ def digest(
         title += f", {len(found)} stories (the {MAX_STORIES} most covered)"
     else:
         title += f", {len(found)} {'story' if len(found) == 1 else 'stories'}"
-    return story_summary(title, list(articles), kept, notes, summarizer.model, started, note)
+    summary = story_summary(title, list(articles), kept, notes, summarizer.model, started, note)
+    summary.timings["stories_s"] = grouped  # embedding the openings and grouping them
+    return summary
 
 
 def story_summary(
