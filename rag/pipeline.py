@@ -361,8 +361,8 @@ class Pipeline:
                 if (hit.dense_score or 0.0) >= self.settings.min_relevance:
                     articles.setdefault(hit.source, []).append(hit)
             return articles, f"What the articles{when} say about {topic}"
-        for rel in rels:
-            articles[self.corpus.display(rel)] = self.index.chunks(rel)
+        for rel, chunks in self.index.chunks_of(rels).items():
+            articles[self.corpus.display(rel)] = chunks
         if len(rels) == 1 and not dates:
             first = next(iter(articles.values()))
             return articles, (first[0].title if first and first[0].title else Path(rels[0]).stem)

@@ -152,3 +152,20 @@ def test_only_done_files_count_as_indexed(tmp_path: Path) -> None:
     manifest.mark_done("a.txt", "sha-a", 3)
     assert manifest.any_done()
     assert not Manifest(tmp_path / "manifest.sqlite", "other").any_done()  # per collection
+
+
+def test_the_chunks_of_many_files_read_in_one_pass_are_each_files_chunks(
+    make_pipeline: MakePipeline, corpus: Path
+) -> None:
+    from rag.index.index import ONE_PASS_FILES
+
+    for n in range(ONE_PASS_FILES):
+        (corpus / f"note-{n:03}.txt").write_text(f"Note {n}: the ferry to island {n} sails at {n % 12} o'clock.\n")
+    pipeline = make_pipeline()
+    pipeline.ingest()
+    sources = sorted(pipeline.indexed_files(), reverse=True)
+    assert len(sources) > ONE_PASS_FILES  # the seed articles too: read in one pass
+    together = pipeline.index.chunks_of(sources)
+    assert list(together) == sources  # in the order asked
+    assert together == {source: pipeline.index.chunks(source) for source in sources}  # each file's, in its order
+    assert len(together[NEWS]) > 1 and pipeline.index.chunks_of(sources[:2]) == {s: together[s] for s in sources[:2]}
