@@ -272,9 +272,11 @@ class MapReduceSummarizer(Summarizer):
           comes second, after the model's first point (`within` may then cut the last point to keep the length).
         The model's first supported point comes first, then the subject's quote, the model's other supported
         points, the other quotes, and its unsupported points (still shown, marked)."""
+        if self.filler is None:
+            return notes
         supported = [n for n in notes if n.supported]
         missing = _missing_subject(supported, next(iter(articles.values())))
-        if (len(supported) >= length.fewest and not missing) or self.filler is None:
+        if len(supported) >= length.fewest and not missing:
             return notes
         candidates = LENGTHS["long"]  # more quotes than are needed: some repeat what the model said
         quotes, _ = self.filler.notes(articles, "", lambda *_: None, candidates, lambda *_: None)
