@@ -333,6 +333,25 @@ def test_a_model_summary_that_misses_what_the_article_keeps_repeating_gets_the_q
     assert shown[-1] == bullets[1].text  # shown as it was added
 
 
+def test_a_model_point_on_the_articles_subject_that_the_length_would_cut_comes_second(
+    make_pipeline: Callable[..., Pipeline],
+) -> None:
+    # what the bundled 1.5B did with the seed commentary: rare earths in its fourth point, past 70 words
+    points = [
+        "According to Bloomberg News reports, Basant left London on the evening of the 10th to attend a "
+        "congressional hearing in Washington.",
+        "US Commerce Secretary Rutnick, who did not participate in the Geneva talks, joined the London talks.",
+        "On the 9th, Trump told reporters at the White House that he received good reports from the talks.",
+        "The focus of these talks is how export controls on chips and rare earths can be relaxed.",
+    ]
+    reply = "".join(f"- {p.removesuffix('.')} [1].\n" for p in points)
+    model = StreamingChat(messages=itertools.repeat(AIMessage(reply)))
+    pipeline = make_pipeline(llm="openai", llm_base_url="http://127.0.0.1:9/v1", chat_model=model)
+    pipeline.ingest()
+    bullets = pipeline.summarize([NEWS]).bullets
+    assert [b.text for b in bullets] == [points[0], points[3], points[1]]  # 70 words: the third point is cut
+
+
 def test_a_summary_out_of_time_stops_with_what_it_read_and_says_so(
     long_corpus: Path, make_pipeline: Callable[..., Pipeline]
 ) -> None:

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-VERSION = 5  # part of the cache key: bump when prompts or selection change
+VERSION = 6  # part of the cache key: bump when prompts or selection change
 MAX_BULLETS = 7  # the most bullets of any summary (several articles: the comparison, then each one's points)
 
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
@@ -268,24 +268,28 @@ class MapReduceSummarizer(Summarizer):
         - a small model sometimes stops after a point or two, or writes points the check refuses: the summary is
           topped up to the length's fewest supported points with quotes that repeat none of them;
         - the subject check the extractive summarizer makes: if the article keeps repeating a phrase
-          (`rag.text.key_phrases`, e.g. "rare earths") that none of the supported points has, the quote with it
-          comes second, after the model's first point (`within` may then cut the last point to keep the length).
-        The model's first supported point comes first, then the subject's quote, the model's other supported
-        points, the other quotes, and its unsupported points (still shown, marked)."""
+          (`rag.text.key_phrases`, e.g. "rare earths") that none of the points the length keeps has, the model's
+          own point that has it (one the length would cut), or else the quote that has it, comes second, after
+          the model's first point (`within` may then cut the last point to keep the length).
+        The model's first supported point comes first, then the subject's, the model's other supported points, the
+        other quotes, and its unsupported points (still shown, marked)."""
         if self.filler is None:
             return notes
         supported = [n for n in notes if n.supported]
-        missing = _missing_subject(supported, next(iter(articles.values())))
-        if len(supported) >= length.fewest and not missing:
-            return notes
-        candidates = LENGTHS["long"]  # more quotes than are needed: some repeat what the model said
-        quotes, _ = self.filler.notes(articles, "", lambda *_: None, candidates, lambda *_: None)
-        fresh = [q for q in quotes if q.supported and not any(_repeats(q.text, n.text) for n in notes)]
-        subject = [q for q in fresh if any(f" {p} " in phrase_stems(q.text) for p in missing)][:1]
-        added = [q for q in fresh if q not in subject][: max(0, length.fewest - len(supported) - len(subject))]
-        for quote in subject + added:
+        missing = _missing_subject(within(supported, length), next(iter(articles.values())))
+        subject = [n for n in supported if _says(n, missing)][:1]
+        quotes: list[Note] = []
+        if len(supported) < length.fewest or (missing and not subject):
+            candidates = LENGTHS["long"]  # more quotes than are needed: some repeat what the model said
+            found, _ = self.filler.notes(articles, "", lambda *_: None, candidates, lambda *_: None)
+            quotes = [q for q in found if q.supported and not any(_repeats(q.text, n.text) for n in notes)]
+            subject = subject or [q for q in quotes if _says(q, missing)][:1]
+        quoted = [q for q in subject if q not in supported]
+        added = [q for q in quotes if q not in subject][: max(0, length.fewest - len(supported) - len(quoted))]
+        for quote in quoted + added:
             on_note(quote.text, True)
-        return supported[:1] + subject + supported[1:] + added + [n for n in notes if not n.supported]
+        others = [n for n in supported[1:] if n not in subject]
+        return supported[:1] + subject + others + added + [n for n in notes if not n.supported]
 
     # --- with a model --------------------------------------------------------------------------------------
     def _map_reduce(
@@ -544,6 +548,12 @@ def _missing_subject(notes: list[Note], passages: list[Passage]) -> list[str]:
     ]
     said = [phrase_stems(n.text) for n in notes]
     return [p for p in key_phrases([phrase_stems(s) for s in sentences]) if not any(f" {p} " in s for s in said)]
+
+
+def _says(note: Note, phrases: list[str]) -> bool:
+    """Whether `note` has one of `phrases` (stemmed, as `rag.text.key_phrases` gives them)."""
+    stems = phrase_stems(note.text)
+    return any(f" {p} " in stems for p in phrases)
 
 
 def _within(citation: Citation, passage: Passage) -> bool:
