@@ -142,6 +142,17 @@ def show_trace(trace: dict[str, Any], timings: dict[str, float]) -> None:
                 [{k: s[k] for k in ("text", "stage", "score", "supported", "reason")} for s in trace["sentences"]],
                 hide_index=True,
             )
+        if pick := trace.get("pick"):  # pick first: the numbered sentences and the model's share for each
+            chances = pick["probabilities"]
+            chosen = f"sentence {pick['chosen']}" if pick["chosen"] else "none of them"
+            st.caption(f"Pick first: the model named {chosen} (share for none: {chances.get('0', 0.0):.2f}).")
+            st.dataframe(
+                [
+                    {"n": n, "passage": s["passage"], "sentence": s["text"], "share": chances.get(str(n), 0.0)}
+                    for n, s in enumerate(pick["sentences"], start=1)
+                ],
+                hide_index=True,
+            )
         st.caption("Retrieved passages (dense and BM25 ranks):")
         st.dataframe(trace["retrieved"], hide_index=True)
         shown = ", ".join(f"{p['source']}:{p['start']}-{p['end']}" for p in trace["prompt"]["passages"])

@@ -22,8 +22,8 @@ NEW_ARTICLE = (
 )
 
 
-def start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, corpus: Path) -> AppTest:
-    monkeypatch.setenv("RAG_LLM", "extractive")
+def start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, corpus: Path, llm: str = "extractive") -> AppTest:
+    monkeypatch.setenv("RAG_LLM", llm)
     monkeypatch.setenv("RAG_CORPUS_DIR", str(corpus))
     monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)  # no .env of the developer's
@@ -65,6 +65,21 @@ def test_a_question_gets_a_cited_answer_with_the_quote_highlighted_in_its_articl
     assert any(as_shown(e.label) == "How this answer was checked" for e in app.expander)
     checked = [d.value for d in app.dataframe]
     assert any("five hours" in " ".join(map(str, frame["text"])) for frame in checked if "stage" in frame)
+
+
+def test_a_pick_first_answer_shows_the_sentences_the_model_chose_from(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_gguf: Path
+) -> None:
+    monkeypatch.setenv("RAG_ANSWER_STYLE", "pick")
+    monkeypatch.setenv("RAG_BUNDLED_MODEL", "qwen2.5-coder-0.5b")
+    monkeypatch.setenv("RAG_MODELS_DIR", str(small_gguf.parent))
+    app = start(tmp_path, monkeypatch, corpus, llm="bundled")
+    app.chat_input[0].set_value("How many hours did Tuesday's talks last?").run()
+    assert not app.exception
+    assert any(c.value.startswith("Pick first: the model named ") for c in app.caption)
+    frames = [d.value for d in app.dataframe if "share" in d.value]
+    assert len(frames) == 1 and any("five hours" in text for text in frames[0]["sentence"])
+    assert min(frames[0]["share"]) >= 0.0 and sum(frames[0]["share"]) <= 1.0 + 1e-6
 
 
 def test_a_follow_up_is_condensed_and_shown(app: AppTest) -> None:
