@@ -76,11 +76,15 @@ def stemmer() -> Any:
 
 
 # A sentence ends at . ! ? (plus closing quotes/brackets), then any citation markers, then whitespace; or at a
-# line break. Not after an initial or a title ("U.S.", "Mr."), nor in "No. 1": such a sentence is not split, at
-# worst joined.
+# line break. Not after an initial or a title ("U.S.", "Mr.", news style's "Gov.", "Lt.", "Sen."), nor in "No. 1"
+# or a month before a day ("Nov. 5"): such a sentence is not split, at worst joined.
+_TITLES = ("Mr", "Ms", "Dr", "St", "Mrs", "vs", "Lt", "Gov", "Sen", "Rep", "Gen", "Col", "Sgt", "Capt", "Prof", "Rev")
+_BEFORE_NUMBER = ("[Nn]o", "Jan", "Feb", "Apr", "Aug", "Sept", "Sep", "Oct", "Nov", "Dec")
 SENTENCE_END = re.compile(
-    r"""(?<!\b[A-Z])(?<!\bMr)(?<!\bMs)(?<!\bDr)(?<!\bSt)(?<!\bMrs)(?<!\bvs)(?!(?<=\b[Nn]o)\.\s*\d)"""
-    r"""[.!?]["'\u201d\u2019)]*"""
+    r"(?<!\b[A-Z])"
+    + "".join(rf"(?<!\b{t})" for t in _TITLES)
+    + "".join(rf"(?!(?<=\b{m})\.\s*\d)" for m in _BEFORE_NUMBER)
+    + r"""[.!?]["'\u201d\u2019)]*"""
     r"""((?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*)(?=\s|$)|"""
     r"""[\u3002\uff01\uff1f]["'\u201d\u2019\u300d\u300f)]*|\n+"""  # Chinese and Japanese end marks: no space follows
 )
@@ -199,6 +203,8 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     [(0, 4), (5, 13), (14, 19)]
     >>> sentence_spans("\u5b8c\u6210\u3002Next one.")
     [(0, 3), (3, 12)]
+    >>> len(sentence_spans("Lt. Gov. Hall ran. On Nov. 5 she won. It was Nov. Then Dec."))
+    4
     """
     spans, start = [], 0
     for match in [*SENTENCE_END.finditer(text), None]:
