@@ -29,10 +29,11 @@ TOWNS = ["Arden", "Bexley", "Carlow", "Dunmore", "Elgin", "Fermoy", "Galway", "H
 
 
 def long_article() -> str:
-    """Ten sections, each a distinct fact and padding: about 2,500 tokens, several prompts' worth."""
+    """Ten sections, each a distinct fact and padding: about 2,500 tokens, several prompts' worth. The padding
+    repeats no two-word phrase (a repeated one is the article's subject to the summarizers: not this test's point)."""
     parts = []
     for n, town in enumerate(TOWNS):
-        filler = " ".join(f"The council of {town} met on day {d} to discuss the harbour works." for d in range(1, 13))
+        filler = " ".join(f"The council of {town} met on day {d} to discuss the harbour." for d in range(1, 13))
         parts.append(f"The harbour of {town} opened in {1900 + n} with {n + 3} cranes. {filler}")
     return "\n\n".join(parts) + "\n"
 
@@ -239,6 +240,14 @@ class StreamingChat(GenericFakeChatModel):
             yield chunk
 
 
+def scripted(make_pipeline: Callable[..., Pipeline], reply: str) -> tuple[Pipeline, StreamingChat]:
+    """A pipeline on the seed corpus, ingested, whose model streams `reply` to every prompt; and the model."""
+    model = StreamingChat(messages=itertools.repeat(AIMessage(reply)))
+    pipeline = make_pipeline(llm="openai", llm_base_url="http://127.0.0.1:9/v1", chat_model=model)
+    pipeline.ingest()
+    return pipeline, model
+
+
 def test_bullets_are_shown_as_checked_and_the_model_stops_once_the_summary_is_full(
     make_pipeline: Callable[..., Pipeline],
 ) -> None:
@@ -251,9 +260,7 @@ def test_bullets_are_shown_as_checked_and_the_model_stops_once_the_summary_is_fu
         "US stock markets rose [1].",
     ]
     reply = "\n".join(f"- {f}" for f in facts)
-    model = StreamingChat(messages=itertools.repeat(AIMessage(reply)))
-    pipeline = make_pipeline(llm="openai", llm_base_url="http://127.0.0.1:9/v1", chat_model=model)
-    pipeline.ingest()
+    pipeline, model = scripted(make_pipeline, reply)
     shown: list[tuple[str, bool]] = []
     summary = pipeline.summarize([NEWS], length="short", on_note=lambda text, ok: shown.append((text, ok)))
     written = [f.removesuffix(" [1].") + "." for f in facts]
@@ -277,9 +284,7 @@ def test_the_prompts_example_copied_back_is_dropped_not_shown_as_a_point(
         "- The first round of talks lasted for two days in London [1].\n"
         "- Basant left London to attend a congressional hearing in Washington [1].\n"
     )
-    model = StreamingChat(messages=itertools.repeat(AIMessage(reply)))
-    pipeline = make_pipeline(llm="openai", llm_base_url="http://127.0.0.1:9/v1", chat_model=model)
-    pipeline.ingest()
+    pipeline, _ = scripted(make_pipeline, reply)
     shown: list[str] = []
     summary = pipeline.summarize([NEWS], on_note=lambda text, ok: shown.append(text))
     texts = [b.text for b in summary.bullets]
@@ -295,9 +300,7 @@ def test_a_model_summary_short_of_supported_points_is_topped_up_with_quotes(
         "- Rutnick said the talks were going very very smoothly [1].\n"
         "- The talks collapsed after Beijing walked out of the room [1].\n"  # not in the article
     )
-    model = StreamingChat(messages=itertools.repeat(AIMessage(reply)))
-    pipeline = make_pipeline(llm="openai", llm_base_url="http://127.0.0.1:9/v1", chat_model=model)
-    pipeline.ingest()
+    pipeline, _ = scripted(make_pipeline, reply)
     shown: list[tuple[str, bool]] = []
     bullets = pipeline.summarize([NEWS], on_note=lambda text, ok: shown.append((text, ok))).bullets  # medium: 3+
     assert bullets[0].text == "Rutnick said the talks were going very very smoothly." and bullets[0].supported
@@ -319,9 +322,7 @@ def test_a_model_summary_that_misses_what_the_article_keeps_repeating_gets_the_q
         "- Rutnick said the talks were going very very smoothly [1].\n"
         "- Trump received good reports from the talks [1].\n"
     )
-    model = StreamingChat(messages=itertools.repeat(AIMessage(reply)))
-    pipeline = make_pipeline(llm="openai", llm_base_url="http://127.0.0.1:9/v1", chat_model=model)
-    pipeline.ingest()
+    pipeline, _ = scripted(make_pipeline, reply)
     shown: list[str] = []
     bullets = pipeline.summarize([NEWS], on_note=lambda text, ok: shown.append(text)).bullets
     article = " ".join((corpus / NEWS).read_text(encoding="utf-8").split())
@@ -345,9 +346,7 @@ def test_a_model_point_on_the_articles_subject_that_the_length_would_cut_comes_s
         "The focus of these talks is how export controls on chips and rare earths can be relaxed.",
     ]
     reply = "".join(f"- {p.removesuffix('.')} [1].\n" for p in points)
-    model = StreamingChat(messages=itertools.repeat(AIMessage(reply)))
-    pipeline = make_pipeline(llm="openai", llm_base_url="http://127.0.0.1:9/v1", chat_model=model)
-    pipeline.ingest()
+    pipeline, _ = scripted(make_pipeline, reply)
     bullets = pipeline.summarize([NEWS]).bullets
     assert [b.text for b in bullets] == [points[0], points[3], points[1]]  # 70 words: the third point is cut
 

@@ -277,6 +277,8 @@ class MapReduceSummarizer(Summarizer):
             return notes
         supported = [n for n in notes if n.supported]
         missing = _missing_subject(within(supported, length), next(iter(articles.values())))
+        if len(supported) >= length.fewest and not missing:
+            return notes  # in the model's order
         subject = [n for n in supported if _says(n, missing)][:1]
         quotes: list[Note] = []
         if len(supported) < length.fewest or (missing and not subject):
