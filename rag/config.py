@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     k: int = Field(5, ge=1, le=100, description="Passages returned by a search.")
     candidates: int = Field(30, ge=1, description="Candidates each retriever (dense, BM25) contributes to fusion.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant: score = sum 1 / (rrf_k + rank).")
+    recency_half_life_days: float = Field(
+        365.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="A passage's search score halves for every this many days between its article's date and the "
+        "day asked about (today, or --as-of); undated articles are not weighed; 0 turns it off.",
+    )
     chroma_url: str | None = Field(
         None, description="URL of a Chroma server (`chroma run`), e.g. http://127.0.0.1:8000; default: embedded."
     )

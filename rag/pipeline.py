@@ -166,18 +166,26 @@ class Pipeline:
 
     @_explained
     def search(
-        self, query: str, k: int | None = None, source: str | None = None, dates: Dates | None = None
+        self,
+        query: str,
+        k: int | None = None,
+        source: str | None = None,
+        dates: Dates | None = None,
+        as_of: dt.date | None = None,
     ) -> list[Hit]:
         """The best passages for `query`; `source` limits them to one file (as given by the user), `dates` to
-        articles dated within the range. A query that asks for the latest state ("now", "currently", ...) gets
-        newer articles first where passages tie."""
+        articles dated within the range. Articles dated far from `as_of` (default today) weigh less
+        (RAG_RECENCY_HALF_LIFE_DAYS). A query that asks for the latest state ("now", "currently", ...) gets newer
+        articles first where passages tie."""
         from rag.dates import asks_for_latest
 
         if not query.strip():
             raise RagError("the query is empty; ask something")
         self.index.require()
         rel = self.resolve_source(source) if source else None
-        return self.index.searcher.search(query, k or self.settings.k, rel, dates, newest_first=asks_for_latest(query))
+        return self.index.searcher.search(
+            query, k or self.settings.k, rel, dates, newest_first=asks_for_latest(query), as_of=as_of
+        )
 
     def retriever(self, k: int | None = None, source: str | None = None) -> HybridRetriever:
         from rag.index.search import HybridRetriever
@@ -209,7 +217,7 @@ class Pipeline:
         with _explaining(self.settings):
             if source:  # an unknown file is an error before anything is asked
                 self.resolve_source(source)
-            for item in self.answerer().stream(question, history, k, dates, source, stop):
+            for item in self.answerer().stream(question, history, k, dates, source, stop, as_of=as_of):
                 if isinstance(item, Answer) and phrase and dates:
                     searched = f"searched articles dated {dates.since} to {dates.until} (from {phrase!r})"
                     item.note = f"{searched}; {item.note}" if item.note else searched

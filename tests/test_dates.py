@@ -4,6 +4,7 @@ embedding again. Real Chroma and MiniLM; the CLI for the options."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -71,6 +72,37 @@ def test_each_way_of_filtering_by_date_finds_the_same_passages(dated: Pipeline) 
                 rel = dated.resolve_source(source)  # ranks are then among the file's passages: same passages
                 narrowed = {h.id for h in searcher.search(query, 10, rel, dates)}
                 assert narrowed == {i for i, _ in exact} & {h.id for h in dated.index.chunks(rel)}
+
+
+def test_articles_dated_far_from_the_day_asked_about_weigh_less(
+    make_pipeline: Callable[..., Pipeline], corpus: Path
+) -> None:
+    """The same question, asked about January or March, puts that month's article first; the answer's search
+    takes the day asked about too; undated articles are not weighed, and a half-life of 0 weighs nothing."""
+    _write(corpus)
+    pipeline = make_pipeline(llm="extractive", recency_half_life_days=30)
+    pipeline.ingest()
+    query = "harbour sea wall repairs"
+
+    def months(hits: list) -> list[str]:  # type: ignore[type-arg]
+        return [n for n in (Path(h.source).name for h in hits) if n in ("january.md", "march.md")]
+
+    assert months(pipeline.search(query, k=10, as_of=dt.date(2024, 1, 10))) == ["january.md", "march.md"]
+    assert months(pipeline.search(query, k=10, as_of=dt.date(2024, 3, 4))) == ["march.md", "january.md"]
+    asked = pipeline.ask("When did the harbour sea wall repairs happen?", as_of=dt.date(2024, 3, 4))
+    retrieved = [Path(h["source"]).name for h in asked.trace["retrieved"]]
+    assert [n for n in retrieved if n in ("january.md", "march.md")] == ["march.md", "january.md"]
+    weighed = {h.id: h.score for h in pipeline.search(query, k=10, as_of=dt.date(2020, 1, 1))}
+    pipeline.close()
+    unweighed = make_pipeline(llm="extractive", recency_half_life_days=0)
+    plain = [h.id for h in unweighed.search(query, k=10)]
+    assert all(
+        [h.id for h in unweighed.search(query, k=10, as_of=d)] == plain
+        for d in (dt.date(2024, 1, 10), dt.date(2024, 3, 4))
+    )
+    undated = {h.id: h.score for h in unweighed.search(query, k=10) if h.source.endswith("undated.md")}
+    assert undated and all(weighed[i] == score for i, score in undated.items())
+    unweighed.close()
 
 
 def test_an_index_from_before_date_filters_gets_its_days(make_pipeline: Callable[..., Pipeline], corpus: Path) -> None:

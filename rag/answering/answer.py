@@ -9,6 +9,7 @@ cites, a sentence with no valid citation gets the passage that clearly supports 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import threading
@@ -140,7 +141,8 @@ def select_passages(hits: Sequence[Hit], budget: int) -> list[Hit]:
 class Answerer:
     """Answers questions over a retriever with a generation runnable; `stream` yields tokens, then the Answer."""
 
-    retrieve: Callable[..., list[Hit]]  # (query, k or None for the default[, dates=Dates][, source=str]) -> hits
+    # (query, k or None for the default[, dates=Dates][, source=str][, as_of=date]) -> hits
+    retrieve: Callable[..., list[Hit]]
     generate: Runnable[dict[str, Any], str]  # {"question", "passages" (formatted), "hits"} -> answer text
     condense: Runnable[dict[str, Any], str] | None  # {"question", "history"} -> standalone question
     model: str
@@ -170,12 +172,15 @@ class Answerer:
         dates: Dates | None = None,
         source: str | None = None,
         stop: threading.Event | None = None,
+        as_of: dt.date | None = None,
     ) -> Iterator[str | Answer]:
-        """Tokens, then the Answer; `dates` and `source` (a file as stored) limit what is retrieved. Setting
-        `stop` makes the model stop writing (Stopped is raised): set it before closing the stream early."""
+        """Tokens, then the Answer; `dates` and `source` (a file as stored) limit what is retrieved, `as_of` is the
+        day the question is about (the search weighs articles by their distance from it). Setting `stop` makes
+        the model stop writing (Stopped is raised): set it before closing the stream early."""
         if not question.strip():
             raise RagError("the question is empty; ask something")
-        inputs = {"question": question, "history": list(history), "k": k, "dates": dates, "source": source}
+        inputs: dict[str, Any] = {"question": question, "history": list(history), "k": k, "dates": dates}
+        inputs |= {"source": source, "as_of": as_of}
         yield from self.chain().stream(inputs, {"callbacks": [StopWhen(stop.is_set, _withdrawn)]} if stop else None)
 
     def ask(
@@ -201,7 +206,7 @@ class Answerer:
                     logger.warning("could not condense the follow-up", exc_info=True)
                     note = f"could not condense the follow-up ({describe_error(e)})"
         condensed = time.perf_counter()
-        filters = {name: inputs[name] for name in ("dates", "source") if inputs.get(name)}
+        filters = {name: inputs[name] for name in ("dates", "source", "as_of") if inputs.get(name)}
         hits = self.retrieve(standalone, inputs.get("k"), **filters)
         passages = select_passages(hits, self.context_tokens)
         timings = {"condense_s": condensed - started, "retrieve_s": time.perf_counter() - condensed}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -118,6 +118,7 @@ class BM25Index:
     days: list[int]  # each chunk's date as a number (rag.types.day_number), 0 if none
     tokens: Tokens | None = field(default=None, repr=False)  # saved with it, for the next build; not loaded
     tokenized: int = 0  # chunks this build tokenized (the others came from the previous build's tokens)
+    _positions: dict[str, int] | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def build(
@@ -184,6 +185,13 @@ class BM25Index:
         except (OSError, ValueError, KeyError):
             return None
         return cls(info["ids"], info["sources"], info["generation"], model, days)
+
+    def days_of(self, ids: Iterable[str]) -> dict[str, int]:
+        """Each id's day number (rag.types.day_number): 0 when undated or not in this index."""
+        if self._positions is None:
+            self._positions = {i: n for n, i in enumerate(self.ids)}
+        positions = self._positions
+        return {i: self.days[positions[i]] if i in positions else 0 for i in ids}
 
     def ids_within(self, days: tuple[int, int]) -> list[str]:
         """The ids of the chunks dated within `days` (day numbers, both included)."""

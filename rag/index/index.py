@@ -118,6 +118,7 @@ class Index:
             lambda: self._load_bm25() or self._fresh_bm25(),
             candidates=s.candidates,
             rrf_k=s.rrf_k,
+            half_life_days=s.recency_half_life_days,
             version=self.version,
             display=self.display,
             copies=self.copies,
