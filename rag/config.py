@@ -44,11 +44,12 @@ class Settings(BaseSettings):
     candidates: int = Field(30, ge=1, description="Candidates each retriever (dense, BM25) contributes to fusion.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant: score = sum 1 / (rrf_k + rank).")
     recency_half_life_days: float = Field(
-        365.0,
+        0.0,
         ge=0,
         allow_inf_nan=False,
         description="A passage's search score halves for every this many days between its article's date and the "
-        "day asked about (today, or --as-of); undated articles are not weighed; 0 turns it off.",
+        "day asked about (today, or --as-of), beyond the nearest dated passage's; 0 (default) weighs nothing; 365 for "
+        "a news archive whose questions are about the latest events.",
     )
     chroma_url: str | None = Field(
         None, description="URL of a Chroma server (`chroma run`), e.g. http://127.0.0.1:8000; default: embedded."

@@ -89,9 +89,10 @@ def test_articles_dated_far_from_the_day_asked_about_weigh_less(
 
     assert months(pipeline.search(query, k=10, as_of=dt.date(2024, 1, 10))) == ["january.md", "march.md"]
     assert months(pipeline.search(query, k=10, as_of=dt.date(2024, 3, 4))) == ["march.md", "january.md"]
-    asked = pipeline.ask("When did the harbour sea wall repairs happen?", as_of=dt.date(2024, 3, 4))
-    retrieved = [Path(h["source"]).name for h in asked.trace["retrieved"]]
-    assert [n for n in retrieved if n in ("january.md", "march.md")] == ["march.md", "january.md"]
+    for as_of, first in ((dt.date(2024, 1, 10), "january.md"), (dt.date(2024, 3, 4), "march.md")):
+        asked = pipeline.ask("When did the harbour sea wall repairs happen?", as_of=as_of)
+        retrieved = [Path(h["source"]).name for h in asked.trace["retrieved"]]
+        assert next(n for n in retrieved if n in ("january.md", "march.md")) == first
     weighed = {h.id: h.score for h in pipeline.search(query, k=10, as_of=dt.date(2020, 1, 1))}
     pipeline.close()
     unweighed = make_pipeline(llm="extractive", recency_half_life_days=0)

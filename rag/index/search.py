@@ -28,31 +28,35 @@ if TYPE_CHECKING:
 
 
 def by_age(scores: dict[str, float], days: dict[str, int], as_of: dt.date, half_life_days: float) -> dict[str, float]:
-    """`scores` halved for every `half_life_days` between a chunk's article date (`days`: day numbers, 0 for
-    undated) and `as_of`, before or after it; undated chunks keep their score.
+    """`scores` halved for every `half_life_days` by which a chunk's article date (`days`: day numbers, 0 for
+    undated) is further from `as_of`, before or after it, than the nearest dated chunk's. The nearest keeps its
+    score, and so do undated chunks: a folder whose articles are all a year old, beside undated notes, is not
+    searched as if the notes were newer.
 
     News on one subject recurs: the week's answer sits beside last year's similar event (another host returning,
-    another primary), and a small model often answers from whichever passage comes first. Measured on the RealTime
-    QA dev set (docs/benchmarks.md), a half-life of a month to two years puts a passage stating the right answer
-    ahead of one stating a wrong choice more often than no weighing does; a year is the value used, not the best.
+    another primary), and a small model shown both may answer from the wrong one. Measured on the RealTime QA dev
+    set (docs/benchmarks.md), any half-life from a month to two years leaves fewer passages that state a wrong
+    choice among the top five, and as many that state the right one; a year is the value used, not the best.
     Limit: a question about an older event, asked without a date, competes with newer articles on its subject.
 
     >>> scores = {"old": 0.04, "new": 0.03, "undated": 0.02}
-    >>> weighed = by_age(scores, {"old": 20230601, "new": 20240601, "undated": 0}, dt.date(2024, 6, 1), 365)
+    >>> weighed = by_age(scores, {"old": 20230601, "new": 20240601, "undated": 0}, dt.date(2025, 6, 1), 365)
     >>> {i: round(s, 4) for i, s in weighed.items()}
     {'old': 0.02, 'new': 0.03, 'undated': 0.02}
     """
-    weighed = {}
-    for i, score in scores.items():
-        day = days.get(i, 0)
-        if day and half_life_days > 0:
-            try:
-                age = abs((as_of - dt.date(day // 10000, day // 100 % 100, day % 100)).days)
-            except ValueError:  # not a calendar day: taken as undated
-                age = 0
-            score *= 0.5 ** (age / half_life_days)
-        weighed[i] = score
-    return weighed
+    if half_life_days <= 0:
+        return dict(scores)
+    ages = {i: age for i in scores if (age := _days_from(days.get(i, 0), as_of)) is not None}
+    nearest = min(ages.values(), default=0)
+    return {i: s * 0.5 ** ((ages[i] - nearest) / half_life_days) if i in ages else s for i, s in scores.items()}
+
+
+def _days_from(day: int, as_of: dt.date) -> int | None:
+    """Days between a day number and `as_of`, either way; None for 0 (undated) or a number that is no date."""
+    try:
+        return abs((as_of - dt.date(day // 10000, day // 100 % 100, day % 100)).days) if day else None
+    except ValueError:
+        return None
 
 
 def rrf(rankings: list[list[str]], k: int) -> dict[str, float]:
