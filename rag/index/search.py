@@ -1,5 +1,5 @@
-"""Hybrid retrieval: dense (Chroma, cosine) and BM25 candidates fused with reciprocal rank fusion, weighed by
-how far each article's date is from the day asked about (see `by_age`).
+"""Hybrid retrieval: dense (Chroma, cosine) and BM25 candidates fused with reciprocal rank fusion, optionally
+weighed by how far each article's date is from the day asked about (see `by_age`).
 
 Fusion is written here rather than taken from LangChain's EnsembleRetriever (now in langchain-classic)
 because each hit must keep both retrievers' ranks and scores, and the source filter must reach both.
@@ -36,8 +36,9 @@ def by_age(scores: dict[str, float], days: dict[str, int], as_of: dt.date, half_
     News on one subject recurs: the week's answer sits beside last year's similar event (another host returning,
     another primary), and a small model shown both may answer from the wrong one. Measured on the RealTime QA dev
     set (docs/benchmarks.md), any half-life from a month to two years leaves fewer passages that state a wrong
-    choice among the top five, and as many that state the right one; a year is the value used, not the best.
-    Limit: a question about an older event, asked without a date, competes with newer articles on its subject.
+    choice among the top five, and as many that state the right one; a year is the value suggested, not the best.
+    Opt-in (RAG_RECENCY_HALF_LIFE_DAYS): fused scores are close together, so a question about an older event,
+    asked without a date, can lose to a newer article only loosely about it.
 
     >>> scores = {"old": 0.04, "new": 0.03, "undated": 0.02}
     >>> weighed = by_age(scores, {"old": 20230601, "new": 20240601, "undated": 0}, dt.date(2025, 6, 1), 365)
