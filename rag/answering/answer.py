@@ -179,8 +179,14 @@ class Answerer:
         the model stop writing (Stopped is raised): set it before closing the stream early."""
         if not question.strip():
             raise RagError("the question is empty; ask something")
-        inputs: dict[str, Any] = {"question": question, "history": list(history), "k": k, "dates": dates}
-        inputs |= {"source": source, "as_of": as_of}
+        inputs = {
+            "question": question,
+            "history": list(history),
+            "k": k,
+            "dates": dates,
+            "source": source,
+            "as_of": as_of,
+        }
         yield from self.chain().stream(inputs, {"callbacks": [StopWhen(stop.is_set, _withdrawn)]} if stop else None)
 
     def ask(

@@ -137,10 +137,8 @@ class HybridSearcher:
         dense_ids = [str(doc.id) for doc, _ in dense]
         sparse = self.bm25.search(query, n, source, dates.bounds if dates else None)
         fused = rrf([dense_ids, [i for i, _ in sparse]], self.rrf_k)
-        if self.half_life_days > 0:
-            days = {str(doc.id): int(doc.metadata.get("day") or 0) for doc, _ in dense}
-            days |= self.bm25.days_of(i for i, _ in sparse if i not in days)
-            fused = by_age(fused, days, as_of or dt.date.today(), self.half_life_days)
+        if self.half_life_days > 0:  # the BM25 index knows every chunk's day, as for date ranges (`_dense`)
+            fused = by_age(fused, self.bm25.days_of(fused), as_of or dt.date.today(), self.half_life_days)
         copies = self._copies()
         # room for copies to be passed over (at most k - 1 per group shown), and for ties at the k-th place
         top = sorted(fused, key=lambda i: -fused[i])[: k * COPIES_SLACK if copies or newest_first else k]
