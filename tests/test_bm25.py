@@ -96,3 +96,45 @@ def test_after_an_ingest_the_saved_index_equals_a_rebuild_from_every_text(
     assert sorted(saved.ids) == sorted(rebuilt.ids) == sorted(pipeline.index.store.ids())
     for query in [*QUERIES, "cod catches Faroe"]:
         assert dict(saved.search(query, 50)) == pytest.approx(dict(rebuilt.search(query, 50)))
+
+
+SAVE_LOOP = """
+import sys
+import time
+from pathlib import Path
+from rag.index.bm25 import BM25Index
+folder, name, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+ids = [f"{name}-{i}" for i in range(n)]
+index = BM25Index.build(ids, [f"{name} chunk number {i} about goats" for i in ids], ["a.txt"] * n, name)
+(folder.parent / name).touch()
+deadline = time.monotonic() + 60
+while not all((folder.parent / other).exists() for other in ("first", "second")):  # start together
+    assert time.monotonic() < deadline, "the other process never started"
+for _ in range(100):
+    index.save(folder)
+"""
+
+
+def test_two_processes_saving_at_once_leave_one_whole_index(tmp_path: Path) -> None:
+    """On a Chroma server, several processes on one machine may each rebuild and save the BM25 index."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "bm25"
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", SAVE_LOOP, str(folder), name, str(n)], stderr=subprocess.PIPE, text=True
+        )
+        for name, n in (("first", 30), ("second", 70))
+    ]
+    for run in runs:
+        _, errors = run.communicate(timeout=240)
+        assert run.returncode == 0, errors
+    saved = BM25Index.load(folder)
+    assert saved is not None and saved.generation in ("first", "second")
+    assert len(saved.ids) == {"first": 30, "second": 70}[saved.generation]
+    assert all(i.startswith(saved.generation) for i in saved.ids)
+    tokens = Tokens.load(folder)
+    assert tokens is not None and tokens.ids == saved.ids  # the tokens saved with it, not the other save's
+    assert saved.search("goats", 100) and len(saved.search("goats", 100)) == len(saved.ids)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bm25", "first", "second"]  # no temporary folder left

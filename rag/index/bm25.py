@@ -13,8 +13,12 @@ scoring).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import logging
 import shutil
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +30,8 @@ from rag.text import stemmer
 
 if TYPE_CHECKING:
     import bm25s
+
+logger = logging.getLogger(__name__)
 
 
 TOKENIZER = "bm25s-en-snowball-1"  # saved with the tokens; change it when `tokenize` changes, so they are redone
@@ -154,21 +160,32 @@ class BM25Index:
         return cls(tokens.ids, tokens.sources, generation, model, tokens.days, tokens, len(new))
 
     def save(self, folder: Path) -> None:
-        """Write to `folder` atomically enough: files go to a temp folder that then replaces the old one."""
-        tmp = folder.with_name(folder.name + ".tmp")
-        tmp.mkdir(parents=True, exist_ok=True)
-        if self.model is not None:
-            self.model.save(str(tmp))
-        if self.tokens is not None:
-            self.tokens.save(tmp)
-        (tmp / "chunks.json").write_text(
-            json.dumps({"generation": self.generation, "ids": self.ids, "sources": self.sources, "days": self.days})
-        )
-        old = folder.with_name(folder.name + ".old")
-        if folder.exists():
-            folder.rename(old)
-        tmp.rename(folder)
-        if old.exists():
+        """Write to `folder` so that no reader sees a mix of two saves. The files go to a temporary folder of this
+        save's own, which then takes the old one's place. Several processes may save at once (on a Chroma server
+        each may rebuild the index): each writes its own folder, and one of them lands whole. A reader between
+        the two renames finds no index and rebuilds it. A process killed while saving leaves its temporary
+        folder behind."""
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{folder.name}.tmp-", dir=folder.parent))
+        tmp.chmod(0o755)  # mkdtemp's folder is private; the index was readable like the rest of the data folder
+        old = folder.with_name(f"{folder.name}.old-{tmp.name.rsplit('-', 1)[-1]}")
+        try:
+            if self.model is not None:
+                self.model.save(str(tmp))
+            if self.tokens is not None:
+                self.tokens.save(tmp)
+            info = {"generation": self.generation, "ids": self.ids, "sources": self.sources, "days": self.days}
+            (tmp / "chunks.json").write_text(json.dumps(info))
+            with contextlib.suppress(FileNotFoundError):  # none yet, or another save moved it away just now
+                folder.rename(old)
+            try:
+                tmp.rename(folder)
+            except OSError as e:  # another save landed between the two renames: it stays (loads check generations)
+                if e.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+                logger.info("another process saved the BM25 index in %s at the same time; its copy stays", folder)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
             shutil.rmtree(old, ignore_errors=True)
 
     @classmethod
