@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -29,6 +30,18 @@ def day_number(date: str) -> int:
     """
     digits = date[:10].replace("-", "")
     return int(digits) if len(digits) == 8 and digits.isdigit() else 0
+
+
+def day_date(day: int) -> dt.date | None:
+    """A day number (`day_number`) back to its date; None for 0 (undated) or a number that is no date.
+
+    >>> day_date(20240304), day_date(0), day_date(20241399)
+    (datetime.date(2024, 3, 4), None, None)
+    """
+    try:
+        return dt.date(day // 10000, day // 100 % 100, day % 100) if day else None
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
-from rag.types import Dates, Hit, Passage
+from rag.types import Dates, Hit, Passage, day_date
 
 COPIES_SLACK = 3  # with groups of copies, this many times k candidates are read to find k passages
 DATE_OVERSAMPLE = 10  # a date-filtered search first reads this many times its candidates unfiltered (see _dense)
@@ -54,10 +54,8 @@ def by_age(scores: dict[str, float], days: dict[str, int], as_of: dt.date, half_
 
 def _days_from(day: int, as_of: dt.date) -> int | None:
     """Days between a day number and `as_of`, either way; None for 0 (undated) or a number that is no date."""
-    try:
-        return abs((as_of - dt.date(day // 10000, day // 100 % 100, day % 100)).days) if day else None
-    except ValueError:
-        return None
+    date = day_date(day)
+    return abs((as_of - date).days) if date else None
 
 
 def rrf(rankings: list[list[str]], k: int) -> dict[str, float]:
