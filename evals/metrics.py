@@ -73,6 +73,8 @@ def choice_scores(
     [0.0, 1.0]
     >>> choice_scores("No, he is not [2].", ["Yes", "No", "It's uncertain"])
     [0.0, 1.0, 0.0]
+    >>> choice_scores("GM will cut 1,000 jobs [1].", ["General Motors", "Ford"])
+    [1.0, 0.0]
     """
     return [words + meaning for words, meaning in _choice_parts(text, choices, similarity, question)]
 
@@ -95,9 +97,23 @@ def _choice_parts(
             continue
         wanted = (content_words(choice) | numbers(choice)) - asked or content_words(choice) | numbers(choice)
         words = len(wanted & (said | stated_numbers)) / len(wanted) if wanted else 0.0
+        if (short := initials(choice)) and re.search(rf"(?<![\w&]){short}(?![\w&])", text):
+            words = 1.0  # "GM" states "General Motors"
         meaning = max(similarity(choice, sentences)) if similarity is not None else 0.0
         parts.append((words, meaning))
     return parts
+
+
+def initials(name: str) -> str:
+    """The initials a name of two or more capitalised words is often shortened to, or "".
+
+    >>> initials("General Motors"), initials("Philadelphia 76ers"), initials("Jon Stewart"), initials("Hulu")
+    ('GM', '', 'JS', '')
+    """
+    words = name.split()
+    if len(words) < 2 or not all(w[:1].isupper() and w[:1].isalpha() for w in words):
+        return ""
+    return "".join(w[0] for w in words)
 
 
 STATED_WORDS = 0.5  # a choice is stated by half of its words ...
