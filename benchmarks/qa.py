@@ -1,5 +1,5 @@
 """Right answers, side by side: `python -m benchmarks qa [--systems ...] [--sets ...] [--limit N] [--offset N]
-[--json OUT]`.
+[--skip-judge] [--json OUT]`.
 
 Sets: the RealTime QA 2024 dev set (evals/realtimeqa.yaml, weekly setting: each week's articles imported with
 `rag import` into data/bench/realtimeqa/WEEK, the question's week as the reference date) and the seed set
@@ -18,8 +18,9 @@ Graded alike for every system (evals.metrics): an answer is right when it is not
 right choice (RealTime QA: the choice it matches best by words and meaning, see evals.metrics.matched_choice)
 or every expected fact (seed). A refusal is what cited marks refused, or for the other two an answer saying it
 does not know. Columns: accuracy on answerable questions, refusal recall on unanswerable ones, wrong-refusal
-rate, citation (seed only: a right answer cites an expected file; cited sentences it shows are checked by its
-own support check, the tutorial chain's markers are taken at their word), median and p95 seconds per answer.
+rate, citation precision (of the sentences shown with a citation, answerable questions or not, the share whose
+cited text the support judge, the bundled 1.5B, finds supports them: `judge_citations`; `--skip-judge` leaves it
+out), right file (seed only: a right answer cites an expected file), median and p95 seconds per answer.
 
 Each row keeps the answer, cited's note and its answerability score (`trace.answerable`, the model's P(yes) that
 the passages answer the question) and, for pick-first answers, the numbered sentences the model chose from
@@ -131,8 +132,8 @@ def cited(backend: str, embeddings: Any, chat_model: Any, style: str = "free") -
             pipelines[corpus] = Pipeline(settings, embeddings=embeddings, chat_model=chat_model)
         as_of = dt.date.fromisoformat(case.as_of) if case.as_of else None
         answer = pipelines[corpus].ask(case.question, as_of=as_of).to_json()
-        for citation in answer["citations"]:  # shown under the absolute corpus folder; cases name corpus/...
-            citation["source"] = citation["source"].removeprefix(f"{ROOT.as_posix()}/")
+        for item in answer["citations"] + answer["passages"]:  # shown under the absolute folder; cases name corpus/...
+            item["source"] = item["source"].removeprefix(f"{ROOT.as_posix()}/")
         return answer
 
     try:
@@ -190,7 +191,11 @@ def tutorial(embeddings: Any, chat_model: Any) -> Iterator[AnswerFn]:
         context = "\n\n".join(f"[{n}] {d.page_content}" for n, d in enumerate(docs, start=1))
         text = chat_model.invoke(TUTORIAL.format(question=case.question, context=context)).content
         cited = {int(m) for m in MARKER.findall(text)}
-        citations = [{"source": docs[n - 1].metadata["source"]} for n in sorted(cited) if 1 <= n <= len(docs)]
+        citations = [
+            {"id": n, "source": docs[n - 1].metadata["source"], "quote": docs[n - 1].page_content}
+            for n in sorted(cited)
+            if 1 <= n <= len(docs)
+        ]
         return _plain(str(text), started, citations)
 
     yield answer
@@ -226,7 +231,71 @@ def grade(case: dataset.Case, answer: dict[str, Any], similarity: metrics.Simila
         "note": answer.get("note", ""),
         "answerable_p": answer.get("trace", {}).get("answerable"),
         "pick": answer.get("trace", {}).get("pick"),  # pick first: the numbered sentences and the model's choice
+        "claims": claims(answer),
     }
+
+
+def claims(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    """The sentences an answer shows that cite something, each with the text it cites: [{"sentence", "cited"}].
+    cited's citations are spans of the passages it read, and the passage holding the span is what counts (the
+    issue asks whether "the cited passage supports the sentence"); the tutorial chain's are its whole chunks.
+
+    >>> tutorial = {"answer": "Talks ended [2]. Nobody knows why.", "refused": False,
+    ...             "citations": [{"id": 2, "source": "a.txt", "quote": "The talks ended on Monday."}]}
+    >>> claims(tutorial)
+    [{'sentence': 'Talks ended.', 'cited': ['The talks ended on Monday.']}]
+    """
+    from rag.answering.citations import split_sentences
+
+    if answer["refused"]:
+        return []
+    by_id = {c["id"]: c for c in answer.get("citations", []) if "id" in c}
+    if "sentences" in answer:  # cited: sentences with citation ids
+        pairs = [(s["text"], s["citations"]) for s in answer["sentences"]]
+        passages = answer.get("passages", [])
+        cited = {i: _holding(c, passages) for i, c in by_id.items()}
+    else:  # markers in the text, numbering the chunks
+        pairs = split_sentences(answer["answer"])
+        cited = {i: c["quote"] for i, c in by_id.items()}
+    return [
+        {"sentence": text, "cited": [cited[i] for i in ids if i in cited]}
+        for text, ids in pairs
+        if any(i in cited for i in ids)
+    ]
+
+
+def _holding(citation: dict[str, Any], passages: list[dict[str, Any]]) -> str:
+    """The text of the passage (of those the model read) that holds `citation`'s span; its quote if none does."""
+    for p in passages:
+        if p["source"] == citation["source"] and p["start"] <= citation["start"] and citation["end"] <= p["end"]:
+            return str(p["text"])
+    return str(citation["quote"])
+
+
+def judge_citations(results: dict[str, dict[str, list[dict[str, Any]]]], embeddings: Any) -> None:
+    """Each row's claims judged by the support judge (`rag.answering.judge.ModelJudge` with the bundled 1.5B, as
+    `RAG_SUPPORT=judge` uses it: its rules, then the model's yes/no), each against the text it cites alone:
+    `row["claims_supported"]`, one bool per claim. The judge is the one issue 19 measured (balanced accuracy
+    0.71 on human labels), so the column is read beside a hand-checked sample (docs/benchmarks.md)."""
+    from rag.answering.judge import ModelJudge
+    from rag.answering.models import Backend
+    from rag.types import Passage
+
+    backend = Backend(corpus_settings("seed", llm="bundled", bundled_model=MODELS["1.5b"]), embeddings)
+    try:
+        judge = ModelJudge(backend.chat_model(), backend.settings.judge_threshold)
+        for by_set in results.values():
+            for rows in by_set.values():
+                for row in rows:
+                    row["claims_supported"] = [
+                        judge.judge(
+                            [claim["sentence"]],
+                            [Passage(f"c{n}", "cited", 0, len(t), t, "", "") for n, t in enumerate(claim["cited"])],
+                        )[0].supported
+                        for claim in row.get("claims", [])
+                    ]
+    finally:
+        backend.close()
 
 
 def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -235,6 +304,7 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     right = [r for r in answerable if r["right"]]
     cites = [r["cites_right_file"] for r in right if r["cites_right_file"] is not None]
     seconds = [r["seconds"] for r in rows]
+    judged = [ok for r in rows for ok in r.get("claims_supported", [])]
     return {
         "n": len(rows),
         "answerable": len(answerable),
@@ -245,6 +315,8 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "unanswerable": len(unanswerable),
         "wrong_refusals": metrics.ratio(sum(r["refused"] for r in answerable), len(answerable)) if answerable else 0.0,
         "citation": metrics.ratio(sum(cites), len(cites)) if cites else None,
+        "citation_precision": metrics.ratio(sum(judged), len(judged)) if judged else None,
+        "claims_judged": len(judged),
         "median_s": median(seconds),
         "p95_s": p95(seconds),
     }
@@ -325,12 +397,21 @@ def render(results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
                     f"{t['accuracy']:.3f} ({t['right']}/{t['answerable']})",
                     f"{t['refusal_recall']:.3f} ({t['refused_unanswerable']}/{t['unanswerable']})",
                     f"{t['wrong_refusals']:.3f}",
+                    "-" if t["citation_precision"] is None else f"{t['citation_precision']:.3f} ({t['claims_judged']})",
                     "-" if t["citation"] is None else f"{t['citation']:.3f}",
                     f"{t['median_s']:.1f} / {t['p95_s']:.1f}",
                 )
             )
         if rows:
-            header = ("system", "accuracy (answerable)", "refusal recall", "wrong refusals", "citation", "median/p95 s")
+            header = (
+                "system",
+                "accuracy (answerable)",
+                "refusal recall",
+                "wrong refusals",
+                "citation precision (judge)",
+                "right file",
+                "median/p95 s",
+            )
             lines += [f"\n{name}", table(rows, header)]
     return "\n".join(lines)
 
@@ -342,6 +423,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--limit", type=int, help="at most N RealTime QA questions per week")
     parser.add_argument(
         "--offset", type=int, default=0, help="skip each week's first N (e.g. those a rule was read on)"
+    )
+    parser.add_argument(
+        "--skip-judge", action="store_true", help="leave out the citation-precision column (the judge's model calls)"
     )
     parser.add_argument("--json", dest="json_out", type=Path, help="also write the results here")
     parser.add_argument("--regrade", type=Path, metavar="RUN", help="grade the answers of an earlier run's JSON again")
@@ -365,8 +449,8 @@ def main(argv: list[str]) -> int:
             prepare(corpus, embeddings)
 
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for system in args.systems:
-        results[system] = run_system(system, sets, embeddings, similarity)
+
+    def save() -> None:
         payload = {
             "sets": {name: sum(len(c) for c in corpora.values()) for name, corpora in sets.items()},
             "totals": {s: {n: totals(rows) for n, rows in by_set.items()} for s, by_set in results.items()},
@@ -376,4 +460,12 @@ def main(argv: list[str]) -> int:
         if args.json_out:
             args.json_out.write_text(path.read_text())
         print(render(results), flush=True)
+
+    for system in args.systems:
+        results[system] = run_system(system, sets, embeddings, similarity)
+        save()
+    if not args.skip_judge:
+        print("judging the cited sentences", flush=True)
+        judge_citations(results, embeddings)
+        save()
     return 0
