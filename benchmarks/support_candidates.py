@@ -1,6 +1,6 @@
 """Sentences the bundled models wrote, each with the passage it cited, for labelling by hand (evals/support.yaml).
 
-`python -m evals.support_candidates --answers RUN.json ... --summaries MODEL ... --realtimeqa WEEK ... --out
+`python -m benchmarks.support_candidates --answers RUN.json ... --summaries MODEL ... --realtimeqa WEEK ... --out
 FILE.yaml`: `--answers` reads `python -m evals --json` runs (shown answers and the sentences of refused ones,
 from their trace); `--summaries` summarizes each seed article and both together with that bundled model;
 `--realtimeqa` asks a RealTime QA 2024 week's dev-set questions (evals/realtimeqa.yaml) with a bundled model
@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from benchmarks import qa
+from benchmarks.common import ROOT
 
 MARKER = re.compile(r"\[(\d+)\]")
 
@@ -112,8 +115,6 @@ def from_summaries(model: str, corpus: Path) -> list[dict[str, Any]]:
 def realtimeqa_answers(weeks: list[str], out: Path, model: str = "qwen2.5-coder-1.5b") -> Path:
     """The dev-set questions of `weeks` answered by the bundled `model`, written to `out` as a `python -m evals
     --json` run (the `questions` part), sources shown relative to the project."""
-    from benchmarks import qa
-    from benchmarks.common import ROOT
     from rag.config import Settings
     from rag.index.embeddings import configured_embeddings
     from rag.pipeline import Pipeline
@@ -139,7 +140,7 @@ def realtimeqa_answers(weeks: list[str], out: Path, model: str = "qwen2.5-coder-
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evals.support_candidates", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.support_candidates", description=__doc__)
     parser.add_argument("--answers", type=Path, action="append", default=[], help="a `python -m evals --json` run")
     parser.add_argument("--summaries", action="append", default=[], help="a bundled model to summarize with")
     parser.add_argument("--realtimeqa", action="append", default=[], metavar="WEEK", help="e.g. 20240726")
