@@ -6,7 +6,8 @@ Chat with history (answers stream token by token, then settle into the verified 
 citations; each citation opens to the quote highlighted inside its article); a sidebar with the corpus
 (files, chunks, when indexed, a summarize button each), a week's digest, a timeline of a topic, re-indexing
 with progress, uploads, the model in use and a switch between bundled / locally hosted / extractive, and k.
-"Summarize this week" and "Timeline of TOPIC" typed in the chat do the same as the buttons.
+"Summarize this week", "What's new since DATE" and "Timeline of TOPIC" typed in the chat do the same as the
+buttons (rag.intents reads them, as the API and the CLI do).
 
 Article text, model output and anything else from outside (file names, error messages) are shown as text,
 never as Markdown or HTML: an image or link in an article or an answer is neither fetched nor clickable.
@@ -21,7 +22,6 @@ import html
 import logging
 import math
 import os
-import re
 import time
 from collections.abc import Callable
 from functools import partial
@@ -30,16 +30,9 @@ from typing import Any
 import streamlit as st
 from pydantic import ValidationError
 
-from rag.answering.answer import Answer, history_from_turns
-from rag.answering.citations import Citation
-from rag.answering.summarize import Summary
-from rag.config import Settings
-from rag.dates import phrase_dates
-from rag.errors import RagError, describe_error
-from rag.index.index import Index
-from rag.index.manifest import Entry
-from rag.index.state import ReadOnlyError
-from rag.pipeline import Pipeline
+from rag import Answer, Citation, Pipeline, RagError, Settings, Summary, history
+from rag.errors import ReadOnlyError, describe_error
+from rag.intents import Digest, Timeline, read_request
 from rag.text import also_in, md_text
 from rag.types import Dates
 
@@ -51,16 +44,16 @@ FILES_PER_PAGE = 20  # files drawn in the sidebar at a time
 
 
 @st.cache_resource(show_spinner="Opening the index and bringing it up to date...")
-def get_index(environment: tuple[tuple[str, str], ...]) -> tuple[Index, str]:
-    """One index (and embedding model) per data folder and process, brought up to date once and shared by the
-    pipelines of every backend, and a note for the page ("" if none). `environment` (the RAG_* variables the
-    settings are read from) is the key. A read-only data folder is searched as it is."""
+def indexed_pipeline(environment: tuple[tuple[str, str], ...]) -> tuple[Pipeline, str]:
+    """One pipeline whose index (and embedding model) every backend's pipeline shares, per data folder and
+    process, brought up to date once, and a note for the page ("" if none). `environment` (the RAG_* variables
+    the settings are read from) is the key. A read-only data folder is searched as it is."""
     pipeline = Pipeline(Settings())
     try:
         pipeline.ingest()
     except ReadOnlyError as e:
-        return pipeline.index, f"Not brought up to date: {e}"
-    return pipeline.index, ""
+        return pipeline, f"Not brought up to date: {e}"
+    return pipeline, ""
 
 
 @st.cache_resource(show_spinner=False)
@@ -69,7 +62,7 @@ def get_pipeline(backend: str, base_url: str, model: str, environment: tuple[tup
     overrides: dict[str, Any] = {"llm": backend}
     if backend == "openai":
         overrides |= {"llm_base_url": base_url or None, "llm_model": model or "local-model"}
-    return Pipeline(Settings(**overrides), index=get_index(environment)[0])
+    return indexed_pipeline(environment)[0].sharing_index(Settings(**overrides))
 
 
 def plain(text: str, container: Any = None, *, style: str = "", suffix: str = "") -> None:
@@ -104,7 +97,7 @@ def show_citations(pipeline: Pipeline, citations: list[Citation]) -> None:
         copies = f" · {len(c.copies)} cop{'ies' if len(c.copies) > 1 else 'y'}" if c.copies else ""
         with st.expander(md_text(label + copies)):
             try:
-                st.html(excerpt(pipeline.article_text(c.source), c.start, c.end))
+                st.html(excerpt(pipeline.library.article_text(c.source), c.start, c.end))
             except RagError:  # the file changed or went away since: the quote is still known
                 plain(c.quote, style="border-left: 3px solid #ccc; padding-left: 0.8em")
             if c.copies:
@@ -196,41 +189,20 @@ def show_note(note: str, model: str, seconds: float, cached: bool = False) -> No
 def show_turn(pipeline: Pipeline, request: str, result: Answer | Summary) -> None:
     plain(request, st.chat_message("user"))
     with st.chat_message("assistant"):
-        (show_answer if isinstance(result, Answer) else show_summary)(pipeline, result)  # type: ignore[operator]
+        if isinstance(result, Answer):
+            show_answer(pipeline, result)
+        else:
+            show_summary(pipeline, result)
 
 
 def reindex(pipeline: Pipeline) -> None:
     with st.status("Indexing the corpus folder...", expanded=True) as status:
         bar = st.progress(0.0, text="looking for changes")
         report = pipeline.ingest(progress=lambda done, total: bar.progress(done / total, text=f"{done}/{total} chunks"))
-        st.session_state.index_seen = (pipeline.index.version(), len(pipeline.indexed_files()))  # news to nobody
+        st.session_state.index_seen = (pipeline.library.version(), len(pipeline.indexed_files()))  # news to nobody
         status.update(label=md_text(f"Indexed: {report.summary()}"), state="complete", expanded=bool(report.skipped))
         for skipped in report.skipped:
             st.warning(md_text(f"Skipped {skipped['path']}: {skipped['reason']}"))
-
-
-DIGEST = re.compile(r"^\s*(?:summari[sz]e|digest)\b", re.IGNORECASE)  # "summarize this week", "digest of May"
-
-
-def digest_dates(request: str) -> Dates | None:
-    """The date range of a chat message asking for a digest ("Summarize this week", "digest last 3 days"), or
-    None for anything else (a question)."""
-    return phrase_dates(request, dt.date.today())[0] if DIGEST.match(request) else None
-
-
-TIMELINE = re.compile(r"^\s*timeline\b(?:\s+(?:of|for|about)\b|\s*:)?\s*(?P<topic>.*)$", re.IGNORECASE | re.DOTALL)
-
-
-def timeline_request(request: str) -> tuple[str, Dates | None] | None:
-    """The topic and date range of a chat message asking for a timeline ("Timeline of the London talks",
-    "timeline: Olympics this year"), or None for anything else. A date phrase in it sets the range."""
-    match = TIMELINE.match(request)
-    if not match:
-        return None
-    dates, phrase = phrase_dates(request, dt.date.today())
-    topic = match["topic"].replace(phrase, " ") if phrase else match["topic"]
-    topic = " ".join(topic.split()).strip(" ,.?")
-    return (topic, dates) if topic else None
 
 
 def summarize(
@@ -278,7 +250,7 @@ def choose_model(settings: Settings) -> tuple[Pipeline | None, int]:
             problem(e)
             return None, k
         st.caption(md_text(f"In use: {pipeline.model_label}"))
-        if note := get_index(environment)[1]:
+        if note := indexed_pipeline(environment)[1]:
             st.info(md_text(note))
     return pipeline, k
 
@@ -303,7 +275,7 @@ def follow_index(pipeline: Pipeline) -> None:
     """Every few seconds, whether the index changed meanwhile (`python -m rag watch`, as `make run` starts it,
     or another session); if so the whole page is drawn again, with the new files and a note of what came.
     This session's own re-index updates what was seen (see `reindex`): redrawing would wipe its messages."""
-    files, version = len(pipeline.indexed_files()), pipeline.index.version()
+    files, version = len(pipeline.indexed_files()), pipeline.library.version()
     seen = st.session_state.setdefault("index_seen", (version, files))
     if seen[0] != version:
         st.session_state.index_seen = (version, files)
@@ -315,7 +287,7 @@ def follow_index(pipeline: Pipeline) -> None:
         st.rerun()
 
 
-def files_page(files: dict[str, Entry], about: dict[str, tuple[str, str, str]]) -> None:
+def files_page(files: dict[str, Any], about: dict[str, tuple[str, str, str]]) -> None:
     """The indexed files matching the filter box (by name or title), FILES_PER_PAGE at a time, each with its
     title, outlet and date where known (`about`: path -> (title, date, outlet))."""
     wanted = st.text_input("Filter by name or title", key="corpus_filter", placeholder="e.g. 2024-03 or talks")
@@ -349,7 +321,7 @@ def corpus_panel(pipeline: Pipeline) -> None:
         if not files:
             st.info(f"No articles indexed yet: add some below or put them in {settings.corpus_dir}/.")
         else:
-            files_page(files, pipeline.about_files())
+            files_page(files, pipeline.library.about())
         if files:
             st.radio("Summary length", ["short", "medium", "long"], index=1, horizontal=True, key="summary_length")
         if len(files) > 1:
@@ -381,14 +353,15 @@ def run_action(pipeline: Pipeline, action: tuple[str, Any]) -> None:
     elif kind == "summarize-all":
         summarize(pipeline, "Summarize all articles", [], everything=True)
     elif kind == "digest":
-        summarize(pipeline, arg, [], dates=digest_dates(arg))
+        request = read_request(arg, dt.date.today())
+        summarize(pipeline, arg, [], dates=request.dates if isinstance(request, Digest) else None)
     elif kind == "timeline":
         timeline(pipeline, f"Timeline of {arg}", arg, None)
     elif kind == "upload":
         added = []
         for name, data in arg:
             try:
-                added.append(pipeline.add_upload(name, data).name)
+                added.append(pipeline.library.add_upload(name, data))
             except RagError as e:
                 st.error(md_text(f"Not added: {e}"))
             except Exception as e:  # one bad upload never stops the batch
@@ -430,17 +403,18 @@ def main() -> None:
             try:
                 with st.spinner(f"Starting {pipeline.model_label}..."):
                     pipeline.start_model()  # slow only the first time
-                if dates := digest_dates(question):
-                    summarize(pipeline, question, [], dates=dates)
+                request = read_request(question, dt.date.today())
+                if isinstance(request, Digest | Timeline):
+                    if isinstance(request, Digest):
+                        summarize(pipeline, question, [], dates=request.dates)
+                    else:
+                        timeline(pipeline, question, request.topic, request.dates)
                     show_summary(pipeline, st.session_state.turns[-1][1])
                     return
-                if wanted := timeline_request(question):
-                    timeline(pipeline, question, *wanted)
-                    show_summary(pipeline, st.session_state.turns[-1][1])
-                    return
-                answers = [(q, a.answer) for q, a in st.session_state.turns if isinstance(a, Answer)]
+                turns = [(q, a.answer) for q, a in st.session_state.turns if isinstance(a, Answer)]
+                earlier = history(turn for q, a in turns for turn in (("user", q), ("assistant", a)))
                 live, text, answer = st.empty(), "", None
-                for item in pipeline.ask_stream(question, history_from_turns(answers), k=k):
+                for item in pipeline.ask_stream(question, earlier, k=k):
                     if isinstance(item, str):
                         text += item
                         plain(text + " ▌", live)

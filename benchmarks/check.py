@@ -22,7 +22,7 @@ import numpy as np
 
 from benchmarks.common import table, write_json
 from benchmarks.retrieval import scifact_settings
-from rag.index.health import sampled_recall
+from rag.index.recall import sampled_recall
 from rag.index.store import Store, make_client, open_collection
 from rag.pipeline import Pipeline
 

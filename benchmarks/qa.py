@@ -362,7 +362,7 @@ def regrade(run: Path, out: Path | None) -> int:
     """Grade the answers kept in an earlier run again (after a change to the grader), without asking anything."""
     import json
 
-    from rag.answering.answer import similarity_to
+    from rag.answering.answerer import similarity_to
     from rag.config import Settings
     from rag.index.embeddings import configured_embeddings
 
@@ -433,7 +433,7 @@ def main(argv: list[str]) -> int:
     if args.regrade:
         return regrade(args.regrade, args.json_out)
 
-    from rag.answering.answer import similarity_to
+    from rag.answering.answerer import similarity_to
     from rag.config import Settings
     from rag.index.embeddings import configured_embeddings
 

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     gates = load_gates(args)
     baseline = json.loads(args.baseline.read_text()) if args.baseline else None
 
-    from rag.answering.answer import similarity_to
+    from rag.answering.answerer import similarity_to
     from rag.config import Settings
     from rag.errors import RagError
     from rag.pipeline import Pipeline

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rag.dates import as_of_date, date_range
 from rag.errors import RagError, describe_error
+from rag.importing import Fields
+from rag.intents import Digest, Timeline, read_request
+from rag.text import also_in
+from rag.watch import watch
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but tab and newline, DEL, C1
 
@@ -65,7 +72,10 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="print a JSON list of hits")
     _date_options(search)
 
-    ask = commands.add_parser("ask", help="answer a question from the articles, with citations")
+    ask = commands.add_parser(
+        "ask",
+        help='answer a question from the articles, with citations ("Summarize this week", "Timeline of X": those)',
+    )
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true", help="print the verified result as one JSON object")
     ask.add_argument("--source", metavar="FILE", help="answer only from this file")
@@ -121,15 +131,13 @@ def _date_options(command: argparse.ArgumentParser) -> None:
 
 def _dates(args: argparse.Namespace) -> Dates | None:
     """The --since/--until range, checked; None when neither is given."""
-    from rag.dates import date_range
-
     return date_range(args.since, args.until)
 
 
 @contextmanager
 def _pipeline() -> Iterator[Pipeline]:
     """A pipeline from the environment's settings, closed at the end (the bundled model stops)."""
-    from rag.pipeline import Pipeline
+    from rag.pipeline import Pipeline  # deferred: it imports pydantic, LangChain and numpy; `--help` needs none
 
     pipeline = Pipeline()
     try:
@@ -146,10 +154,6 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from rag.importing import Fields
-
     fields = Fields(
         text=args.text_field,
         title=args.title_field,
@@ -160,7 +164,7 @@ def _import(args: argparse.Namespace) -> int:
         list_field=args.list_field,
     )
     with _pipeline() as pipeline:
-        report = pipeline.import_articles(Path(args.file), fields)
+        report = pipeline.library.import_articles(Path(args.file), fields)
         ingested = None if args.no_ingest or not report.imported else pipeline.ingest(progress=not args.json)
     if args.json:
         print(json.dumps({**report.to_json(), "ingest": ingested.to_json() if ingested else None}))
@@ -196,8 +200,6 @@ def _search(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([h.to_json() for h in hits], ensure_ascii=False, indent=2))
         return 0
-    from rag.text import also_in
-
     if not hits:
         print("no passages found")
     for n, hit in enumerate(hits, start=1):
@@ -212,16 +214,25 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _ask(args: argparse.Namespace) -> int:
-    from rag.answering.answer import Answer
-    from rag.dates import as_of_date
-
+    """A question's checked answer; a request for a digest or a timeline (rag.intents: "Summarize this week",
+    "Timeline of the talks") gets that, as in the chat. --since/--until override the request's own dates."""
     live = sys.stderr.isatty() and not args.json
     answer = None
     dates = _dates(args)
     as_of = as_of_date(args.as_of)
+    request = read_request(args.question, as_of or dt.date.today())
+    if isinstance(request, Digest | Timeline) and not args.source:
+        progress, on_note = (None, None) if args.json else (_progress, _on_note)
+        with _pipeline() as pipeline:
+            if isinstance(request, Digest):
+                summary = pipeline.summarize(dates=dates or request.dates, progress=progress, on_note=on_note)
+            else:
+                within = dates or request.dates
+                summary = pipeline.timeline(request.topic, dates=within, progress=progress, on_note=on_note)
+        return _print_summary(summary, args.json)
     with _pipeline() as pipeline:
         for item in pipeline.ask_stream(args.question, dates=dates, as_of=as_of, source=args.source):
-            if isinstance(item, Answer):
+            if not isinstance(item, str):
                 answer = item
             elif live:
                 print(terminal_safe(item), end="", file=sys.stderr, flush=True)
@@ -275,8 +286,6 @@ def _print_summary(summary: Summary, as_json: bool) -> int:
 
 
 def _watch(args: argparse.Namespace) -> int:
-    from rag.watch import watch
-
     def report(line: str) -> None:
         if not args.quiet or "not indexed" in line:
             print(terminal_safe(line), flush=True)
@@ -287,8 +296,8 @@ def _watch(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from rag.api.serve import serve
-    from rag.config import Settings
+    from rag.api.serve import serve  # deferred: FastAPI and uvicorn, which only `serve` needs
+    from rag.config import Settings  # deferred: pydantic
 
     serve(Settings(), args.host, args.port)
     return 0
@@ -345,8 +354,6 @@ def render(answer: Answer) -> str:
 
 
 def _sources(citations: Sequence[Citation]) -> list[str]:
-    from rag.text import also_in
-
     return [
         f'[{c.id}] {c.about + " - " if c.about else ""}{c.source}:{c.start}-{c.end}\n    "{" ".join(c.quote.split())}"'
         + (f"\n    {also_in(c.copies)}" if c.copies else "")
@@ -356,7 +363,7 @@ def _sources(citations: Sequence[Citation]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from pydantic import ValidationError  # after parsing: `--help` loads nothing else
+    from pydantic import ValidationError  # deferred: after parsing, so that `--help` loads no pydantic
 
     try:
         commands = {

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -176,8 +177,6 @@ def _is_http_url(url: str) -> bool:
     >>> _is_http_url("http://127.0.0.1:8000"), _is_http_url("http://[::1"), _is_http_url("localhost:8000")
     (True, False, False)
     """
-    from urllib.parse import urlparse
-
     try:
         parsed = urlparse(url)
         parsed.port  # noqa: B018 (raises ValueError on a bad port)

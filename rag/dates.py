@@ -11,6 +11,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
+from typing import Any
 
 from rag.errors import RagError
 from rag.types import Dates
@@ -27,6 +28,23 @@ _PHRASE = re.compile(
 )
 
 
+def iso_date(value: Any) -> str:
+    """`value` as an ISO date (YYYY-MM-DD) if it is a date or starts with one, else "".
+
+    >>> iso_date("2025-06-11T08:00:00Z"), iso_date("2024/01/05"), iso_date(": : not a"), iso_date("2025-13-40")
+    ('2025-06-11', '2024-01-05', '', '')
+    """
+    if isinstance(value, dt.date):
+        return value.isoformat()[:10]
+    match = re.match(r"\s*(\d{4})[-/](\d{2})[-/](\d{2})", str(value))
+    if not match:
+        return ""
+    try:
+        return dt.date(*map(int, match.groups())).isoformat()
+    except ValueError:
+        return ""
+
+
 def date_range(since: str, until: str, prefix: str = "--") -> Dates | None:
     """The range from `since` to `until` as given by a user (ISO dates, "" for open), checked; None when neither
     is given. Errors name the options as `prefix` + since/until.
@@ -34,8 +52,6 @@ def date_range(since: str, until: str, prefix: str = "--") -> Dates | None:
     >>> date_range("2024-03-04", "")
     Dates(since='2024-03-04', until='')
     """
-    from rag.index.documents import iso_date
-
     checked = {}
     for name, value in (("since", since), ("until", until)):
         checked[name] = iso_date(value) if value else ""
@@ -48,8 +64,6 @@ def date_range(since: str, until: str, prefix: str = "--") -> Dates | None:
 
 def as_of_date(value: str, name: str = "--as-of") -> dt.date | None:
     """The reference day for relative phrases as given by a user ("" for today), checked."""
-    from rag.index.documents import iso_date
-
     if not value:
         return None
     if not (day := iso_date(value)):

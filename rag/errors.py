@@ -19,6 +19,14 @@ class TooLarge(RagError):
     """More than a limit allows (HTTP 413)."""
 
 
+class StateError(RagError):
+    """The index's stored state cannot be used as it is; the message says how to repair it (HTTP 503)."""
+
+
+class ReadOnlyError(StateError):
+    """The data folder cannot be written: reading works, ingesting does not."""
+
+
 def describe_error(error: Exception) -> str:
     """An error in one line: invalid settings as `RAG_NAME: what is wrong` (one per setting), anything else as
     its type and the first line of its message.
@@ -26,7 +34,7 @@ def describe_error(error: Exception) -> str:
     >>> describe_error(ConnectionError("Connection refused\\n(details)"))
     'ConnectionError: Connection refused'
     """
-    from pydantic import ValidationError
+    from pydantic import ValidationError  # deferred: pydantic is slow to import and `--help` needs none of it
 
     if isinstance(error, ValidationError):
         problems = []

@@ -22,9 +22,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import yaml
+
 from rag.corpus import write_new
+from rag.dates import iso_date
 from rag.errors import RagError
-from rag.index.documents import iso_date, outlet_of
+from rag.index.documents import outlet_of
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ def slug(title: str, limit: int = 80) -> str:
 def known_urls(corpus: Path) -> set[str]:
     """URLs in the front matter of the .md files already in the corpus folder (read from their first 4 KB;
     the folder walked as the ingest walks it)."""
-    from rag.index.ingest import scan
+    from rag.index.ingest import scan  # deferred: the ingest imports the store, and the store chromadb (seconds)
 
     return {url for _, path in scan(corpus).files if path.suffix.lower() == ".md" and (url := front_matter_url(path))}
 
@@ -145,8 +148,6 @@ def markdown(record: dict[str, Any], fields: Fields) -> tuple[str, str, str]:
     meta: dict[str, Any] = {"title": title or None, "date": date or None, "url": url or None, "outlet": outlet or None}
     if isinstance(authors, list) and all(isinstance(a, str) for a in authors) and authors:
         meta["authors"] = authors
-    import yaml
-
     front = yaml.safe_dump({k: v for k, v in meta.items() if v}, allow_unicode=True, sort_keys=False, width=1000)
     body = f"# {title}\n\n{text}\n" if title else f"{text}\n"
     stem = f"{date or 'undated'}_{slug(title or text[:60])}"

@@ -26,6 +26,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import Stemmer
 import tiktoken
 
 _URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
@@ -70,8 +71,6 @@ def count_tokens(text: str, name: str = "cl100k_base") -> int:
 @cache
 def stemmer() -> Any:
     """English Snowball stemmer (PyStemmer), shared by BM25 and the citation checks."""
-    import Stemmer
-
     return Stemmer.Stemmer("english")
 
 

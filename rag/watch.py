@@ -18,6 +18,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import watchfiles
+
 from rag.errors import Conflict, RagError, describe_error
 from rag.index.documents import SUPPORTED
 
@@ -54,8 +56,6 @@ def watch(
     debounce_ms: int = DEBOUNCE_MS,
 ) -> None:
     """Ingest once (to catch up), then after every batch of changes, until `stop` is set (or Ctrl-C)."""
-    import watchfiles
-
     folder = pipeline.corpus.folder.resolve()
     pipeline.corpus.require()
     report(f"in step: {_ingest(pipeline, stop).summary().splitlines()[0]}")

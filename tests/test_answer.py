@@ -12,8 +12,10 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableLambda
 
-from rag.answering.answer import REFUSAL, Answer, Answerer, history_from_turns, llm_condenser, llm_generation
+from rag.answering.answer import REFUSAL, Answer
+from rag.answering.answerer import Answerer, llm_condenser, llm_generation
 from rag.answering.citations import split_sentences, support
+from rag.answering.history import history
 from rag.answering.prompts import format_passages
 from rag.config import Settings
 from rag.index import documents
@@ -166,8 +168,8 @@ def test_follow_up_is_condensed_before_retrieval(pipeline: Pipeline) -> None:
     chain = Answerer(
         retrieve=retrieve, generate=llm_generation(llm), condense=llm_condenser(llm), model="s", **limits()
     )
-    history = history_from_turns([("What did the US want on rare earths?", "Faster licences [1].")])
-    answer = chain.ask("and what did China say about that?", history)
+    earlier = history([("user", "What did the US want on rare earths?"), ("assistant", "Faster licences [1].")])
+    answer = chain.ask("and what did China say about that?", earlier)
     assert answer.condensed_question == "What did China say about rare earth exports?"
     assert seen == [answer.condensed_question]
 
@@ -184,8 +186,8 @@ def test_a_follow_up_with_the_model_down_still_searches(pipeline: Pipeline) -> N
         fallback=pipeline.backend.extractive,
         **limits(),
     )
-    history = history_from_turns([("How long did Tuesday's talks last?", "Five hours [1].")])
-    answer = chain.ask("and on Monday?", history)
+    earlier = history([("user", "How long did Tuesday's talks last?"), ("assistant", "Five hours [1].")])
+    answer = chain.ask("and on Monday?", earlier)
     assert answer.condensed_question == "How long did Tuesday's talks last? and on Monday?"
     assert "could not condense" in answer.note and "extractive answer" in answer.note
 

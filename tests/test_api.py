@@ -281,3 +281,18 @@ def test_searches_go_on_while_an_ingest_job_runs_and_a_second_ingest_is_refused(
             during += http.get(f"/v1/jobs/{job['id']}").json()["state"] == "running"
         assert during > 0 and wait_for(http, job["id"])["state"] == "done"
         assert http.get("/v1/files").json()["total"] == 62
+
+
+def test_a_chat_message_asking_for_a_timeline_gets_the_timeline(extractive: Pipeline) -> None:
+    from openai import OpenAI
+
+    with serving(extractive) as http:
+        client = OpenAI(base_url=f"{http.base_url}/v1", api_key="unused", max_retries=0)
+        messages: Any = [{"role": "user", "content": "Timeline of the London trade talks"}]
+        reply = client.chat.completions.create(model="cited", messages=messages)
+        content = reply.choices[0].message.content or ""
+        cited = (reply.model_extra or {})["cited"]
+        assert content.startswith("**Timeline of the London trade talks") and "**Sources:**" in content
+        assert cited["title"].startswith("Timeline of") and cited["bullets"] and "refused" not in cited
+        stream = client.chat.completions.create(model="cited", messages=messages, stream=True)
+        assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices) == content

@@ -29,6 +29,13 @@ def test_ingest_json_then_search_json(corpus: Path, tmp_path: Path) -> None:
     code, out, err = run_cli("search", "Basant", "--source", NEWS, env=env, cwd=tmp_path)
     assert code == 0 and "[1]" in out and COMMENTARY not in out
 
+    # a request the chat reads as a digest (rag.intents) is one here too
+    asked = {**env, "RAG_LLM": "extractive"}
+    code, out, err = run_cli("ask", "Summarize the news in June 2025", "--json", env=asked, cwd=tmp_path)
+    assert code == 0, err
+    digest = json.loads(out)
+    assert digest["title"].startswith("The articles dated from 2025-06-01 to 2025-06-30") and digest["bullets"]
+
 
 def test_bad_settings_and_arguments_are_one_line_errors(tmp_path: Path) -> None:
     code, _, err = run_cli("ingest", env={"RAG_CHUNK_SIZE": "100", "RAG_CHUNK_OVERLAP": "200"}, cwd=tmp_path)

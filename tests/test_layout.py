@@ -1,5 +1,6 @@
-"""The package's shape: rag.index and rag.answering never import each other, the public API is one import away,
-and importing it (or asking the CLI for --help) loads nothing heavy."""
+"""The package's shape: rag.index and rag.answering never import each other, no module of rag/ imports itself
+through others, the front doors reach no rag.index module, evals/ never imports benchmarks/, the public API
+is one import away, and importing it (or asking the CLI for --help) loads nothing heavy."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ HEAVY = ["torch", "sentence_transformers", "chromadb", "langchain_core", "xllama
 
 
 def imported_modules(path: Path) -> set[str]:
-    """Every module a file imports, at the top or inside functions (relative imports resolved)."""
+    """Every module a file imports, at the top, inside functions or for type checking only (relative imports
+    resolved)."""
     package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -42,16 +44,92 @@ def test_the_two_groups_do_not_import_each_other(group: str, other: str) -> None
 
 
 def test_the_layout_check_sees_imports_inside_functions() -> None:
-    sample = RAG / "pipeline.py"
-    assert "rag.answering.models" in imported_modules(sample) and "rag.index.index" in imported_modules(sample)
+    sample = RAG / "library.py"
+    assert "rag.index.health" in imported_modules(sample) and "rag.index.ingest" in imported_modules(sample)
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """rag's modules -> the rag modules each imports (a package's import counts as its __init__'s)."""
+    modules = {module_name(f): f for f in RAG.rglob("*.py")}
+    return {
+        name: {m for m in imported_modules(path) if m in modules and m not in (name, "rag")}
+        for name, path in modules.items()
+    }
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles in `graph`: each strongly connected group of two or more modules, sorted.
+
+    >>> cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}})
+    [['a', 'b', 'c']]
+    """
+    found, order, low, stack, on_stack = [], {}, {}, [], set()
+
+    def visit(node: str) -> None:
+        order[node] = low[node] = len(order)
+        stack.append(node)
+        on_stack.add(node)
+        for other in sorted(graph.get(node, ())):
+            if other not in order:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in on_stack:
+                low[node] = min(low[node], order[other])
+        if low[node] == order[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in order:
+            visit(node)
+    return sorted(found)
+
+
+def test_no_module_of_rag_imports_itself_through_others() -> None:
+    graph = import_graph()
+    assert len(graph) > 40 and "rag.answering.citations" in graph["rag.answering.judge"]
+    assert cycles(graph) == []
+
+
+def test_a_cycle_is_seen() -> None:
+    graph = import_graph()
+    graph["rag.answering.citations"] = graph["rag.answering.citations"] | {"rag.answering.judge"}
+    assert any({"rag.answering.citations", "rag.answering.judge"} <= set(group) for group in cycles(graph))
+
+
+FRONT_DOORS = [ROOT / "app.py", RAG / "__main__.py", *sorted((RAG / "api").glob("*.py"))]
+
+
+@pytest.mark.parametrize("door", FRONT_DOORS, ids=lambda p: p.name)
+def test_front_doors_reach_no_part_of_the_index(door: Path) -> None:
+    assert not sorted(m for m in imported_modules(door) if m == "rag.index" or m.startswith("rag.index."))
+
+
+def test_evals_never_import_benchmarks() -> None:
+    files = sorted((ROOT / "evals").glob("*.py"))
+    assert files
+    found = {f.name: sorted(m for m in imported_modules(f) if m.split(".")[0] == "benchmarks") for f in files}
+    assert not {name: mods for name, mods in found.items() if mods}
 
 
 def test_the_public_api_is_importable_from_the_package() -> None:
     import rag
-    from rag import Answer, Citation, Hit, Pipeline, RagError, Settings, Summary
+    from rag import Answer, Citation, Hit, Pipeline, RagError, Settings, Summary, history, read_request
 
     assert sorted(rag.__all__) == sorted(
-        x.__name__ for x in (Answer, Citation, Hit, Pipeline, RagError, Settings, Summary)
+        x.__name__ for x in (Answer, Citation, Hit, Pipeline, RagError, Settings, Summary, history, read_request)
     )
     with pytest.raises(AttributeError):
         rag.Nothing  # noqa: B018

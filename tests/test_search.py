@@ -94,7 +94,7 @@ def test_empty_index_and_empty_query_are_clear_errors(make_pipeline: Callable[..
 
 
 def test_retriever_gives_langchain_documents_with_spans(pipeline: Pipeline) -> None:
-    docs = pipeline.retriever(k=2).invoke("congressional hearing in Washington")
+    docs = pipeline.library.retriever(k=2).invoke("congressional hearing in Washington")
     assert len(docs) == 2
     assert {"source", "start", "end", "score"} <= set(docs[0].metadata)
 

@@ -119,7 +119,7 @@ def start_server(gguf: Path, *, n_ctx: int, threads: int | None, seed: int = 0, 
 
     The server lives as long as the returned object does: drop the last reference to stop it.
     """
-    import xllamacpp as xlc
+    import xllamacpp as xlc  # deferred: the model runtime, loaded only when the bundled model starts
 
     params = xlc.CommonParams()
     params.model.path = str(gguf)

@@ -13,14 +13,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from rag.dates import without_asked_dates
 from rag.text import SENTENCE_END, content_words, names, numbers, sentence_spans
 from rag.types import Hit, Passage
-
-if TYPE_CHECKING:
-    from rag.answering.judge import Verdict
 
 _MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 SECTION_NUMBER = re.compile(r"\[[IVXLC]+\]")  # "[IV]": a section number copied from an article's headings
@@ -36,6 +32,16 @@ def defang_markers(text: str) -> str:
     'See (3) (other.txt) and (1, 2).'
     """
     return _MARKER.sub(r"(\1)", text)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A support judge's decision on one claim (rag.answering.judge)."""
+
+    supported: bool
+    score: float  # 0..1: the lexical share, or the model's P(yes)
+    reason: str
+    stage: str  # "rules" (settled without a model), "lexical" or "model"
 
 
 @dataclass

@@ -74,7 +74,7 @@ class Story:
 
 def stories(articles: dict[str, list[Passage]], embeddings: Embeddings) -> list[Story]:
     """The articles ({source: passages in order}) grouped into stories, most covered first."""
-    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.cluster import AgglomerativeClustering  # deferred: scikit-learn takes about a second to import
 
     sources = [s for s, passages in articles.items() if passages]
     if not sources:

@@ -16,8 +16,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 
 from rag.answering.citations import SECTION_NUMBER
+from rag.text import content_words, names, numbers, sentence_spans
 
 _EVIDENCE = re.compile(r"^\W*evidence\W*:?\s*(?P<rest>.*)$", re.IGNORECASE)
 _ANSWER = re.compile(r"^\W*answer\W*:?\s*(?P<rest>.*)$", re.IGNORECASE)
@@ -95,9 +97,6 @@ def quoted_from(quote: str, passages: Sequence[str], share: float = 0.8) -> bool
     >>> quoted_from("The commentary says the talks were joined by Rutnick.", [passage])
     False
     """
-    from difflib import SequenceMatcher
-
-    from rag.text import content_words, names, numbers
 
     words = _plain(quote).split()
     if not words:
@@ -126,7 +125,6 @@ def joined_to_its_sentence(answer: str, passages: Sequence[str], question: str =
     >>> joined_to_its_sentence("Bluesky.", passages), joined_to_its_sentence("Threads [2]", passages)
     ('Bluesky: Bluesky gained users. [2]', 'Threads [2]')
     """
-    from rag.text import content_words, numbers, sentence_spans
 
     bare = _MARKER.sub("", answer).strip().rstrip(".!").strip()
     if not bare or len(bare.split()) > SHORT:
@@ -156,7 +154,6 @@ def joined_to_its_sentence(answer: str, passages: Sequence[str], question: str =
 
 def _closest_sentence(quote: str, answer: str) -> str:
     """The sentence of a (possibly long) quote that shares the most words with a short answer."""
-    from rag.text import content_words, sentence_spans
 
     wanted = content_words(answer)
     sentences = [quote[a:b] for a, b in sentence_spans(quote)] or [quote]

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from rag.answering.citations import support
+from rag.answering.citations import Verdict, support
 from rag.answering.prompts import ANSWERABLE, JUDGE, format_passages
 from rag.text import content_words, names, numbers
 from rag.types import Passage
@@ -31,14 +31,6 @@ from rag.types import Passage
 logger = logging.getLogger(__name__)
 
 TOP_LOGPROBS = 10  # alternatives asked for at the first token: "Yes", "yes", " Yes", "No", ... are among them
-
-
-@dataclass(frozen=True)
-class Verdict:
-    supported: bool
-    score: float  # 0..1: the lexical share, or the model's P(yes)
-    reason: str
-    stage: str  # "rules" (settled without a model), "lexical" or "model"
 
 
 class Judge(Protocol):

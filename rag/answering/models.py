@@ -12,18 +12,23 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import SecretStr
 
+from rag.answering.answerer import llm_condenser, llm_generation
+from rag.answering.bundled import MODELS, ensure_gguf, start_server
+from rag.answering.digest import digest
 from rag.answering.extractive import ExtractiveAnswers, ExtractiveSummarizer
 from rag.answering.fallback import Fallback
+from rag.answering.judge import Answerability, Judge, ModelJudge
+from rag.answering.pick import Picker
+from rag.answering.prompts import EVIDENCE_PROMPT, PICK_ANSWER, PROMPT
 from rag.answering.summarize import MapReduceSummarizer, Progress, Shown, Summarizer, Summary
+from rag.answering.timeline import timeline
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
-    from langchain_core.runnables import Runnable
 
-    from rag.answering.judge import Judge
-    from rag.answering.pick import Picker
     from rag.config import Settings
     from rag.types import Hit, Passage
 
@@ -45,8 +50,6 @@ class Backend:
     @property
     def label(self) -> str:
         """The model as shown to users and used in cache keys; known without starting it."""
-        from rag.answering.bundled import MODELS
-
         s = self.settings
         if s.backend == "bundled":
             return f"bundled:{MODELS[s.bundled_model].name}"
@@ -64,9 +67,7 @@ class Backend:
             return self._chat_model
 
     def _connect(self) -> Runnable[Any, Any]:
-        from langchain_openai import ChatOpenAI
-
-        from rag.answering.bundled import MODELS, ensure_gguf, start_server
+        from langchain_openai import ChatOpenAI  # deferred: it imports the openai client (about a second)
 
         s = self.settings
         if s.backend == "bundled":
@@ -91,11 +92,6 @@ class Backend:
 
     def generation(self) -> Runnable[dict[str, Any], str]:
         """Prompt dict -> answer text (streamable), with the model, or quoted by the extractive backend."""
-        from langchain_core.runnables import RunnableLambda
-
-        from rag.answering.answer import llm_generation
-        from rag.answering.prompts import EVIDENCE_PROMPT, PICK_ANSWER, PROMPT
-
         if not self.uses_model:
             return RunnableLambda(self.extractive)
         prompt = {"evidence": EVIDENCE_PROMPT, "pick": PICK_ANSWER}.get(self.answer_style, PROMPT)
@@ -108,20 +104,14 @@ class Backend:
 
     def picker(self) -> Picker | None:
         """Pick first's sentence chooser (rag.answering.pick), or None for the other styles."""
-        from rag.answering.pick import Picker
-
         return Picker(self.chat_model(), self.extractive.embeddings) if self.answer_style == "pick" else None
 
     def condenser(self) -> Runnable[dict[str, Any], str] | None:
         """Rewrites a follow-up as a standalone question; None without a model."""
-        from rag.answering.answer import llm_condenser
-
         return llm_condenser(self.chat_model()) if self.uses_model else None
 
     def judge(self) -> Judge | None:
         """The support judge for answers (the answer model asked yes/no), or None for the lexical check."""
-        from rag.answering.judge import ModelJudge
-
         if not self.uses_model or self.settings.support != "judge":
             return None
         return ModelJudge(self.chat_model(), self.settings.judge_threshold)
@@ -130,9 +120,6 @@ class Backend:
         """(formatted passages, question) -> P(the passages answer it), asked of the model; None without one or
         with a bundled model that cannot judge (the 0.5B). A hosted model is asked: RAG_MIN_ANSWERABLE=0 keeps a
         small one that says no to everything from refusing."""
-        from rag.answering.bundled import MODELS
-        from rag.answering.judge import Answerability
-
         s = self.settings
         if not self.uses_model or (s.backend == "bundled" and not MODELS[s.bundled_model].judges):
             return None
@@ -176,8 +163,6 @@ class Backend:
     ) -> Summary:
         """A digest of many articles, a bullet per story (rag.answering.digest), by the model or, for the
         extractive backend, quoted."""
-        from rag.answering.digest import digest
-
         quoted = self.extractive_summarizer
         return digest(
             self._story_writer(),
@@ -200,8 +185,6 @@ class Backend:
     ) -> Summary:
         """A timeline of `topic` from the passages found for it, a dated bullet per article
         (rag.answering.timeline), by the model or, for the extractive backend, quoted."""
-        from rag.answering.timeline import timeline
-
         s = self.settings
         return timeline(
             self._story_writer(),

@@ -1,4 +1,4 @@
-"""Every prompt the models see, and how passages and history are written into them.
+"""Every prompt the models see, and how passages are written into them (history: rag.answering.history).
 
 Article text is untrusted: instruction-like sentences are replaced by a placeholder before a model sees them
 (`neutralise`; an English pattern, so it misses instructions in other languages or other words), and each
@@ -12,7 +12,6 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_core.prompts import ChatPromptTemplate
 
 from rag.answering.citations import defang_markers
@@ -203,7 +202,3 @@ def format_passages(passages: Sequence[Passage]) -> str:
     return "\n\n".join(
         f"[{n}] ({Path(h.source).name}) {neutralise(defang_markers(h.text))}" for n, h in enumerate(passages, start=1)
     )
-
-
-def format_history(history: Sequence[BaseMessage]) -> str:
-    return "\n".join(f"{'User' if isinstance(m, HumanMessage) else 'Assistant'}: {m.content}" for m in history[-6:])

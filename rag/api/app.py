@@ -10,6 +10,7 @@ at RAG_LOG_LEVEL=DEBUG.
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import json
 import logging
@@ -28,7 +29,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rag.answering.answer import Stopped
+from rag import history, read_request
+from rag.answering.answer import Answer, Stopped
 from rag.api import chat
 from rag.api.gate import Admission, Full, Gate
 from rag.api.jobs import Jobs
@@ -41,13 +43,12 @@ from rag.api.schemas import (
     SummarizeRequest,
     TimelineRequest,
 )
-from rag.errors import Conflict, NotFound, RagError, TooLarge, describe_error
-from rag.index.state import StateError
+from rag.dates import as_of_date, date_range
+from rag.errors import Conflict, NotFound, RagError, StateError, TooLarge, describe_error
+from rag.intents import Digest, Timeline
 
 if TYPE_CHECKING:
-    from langchain_core.messages import BaseMessage
-
-    from rag.answering.answer import Answer
+    from rag.answering.summarize import Summary
     from rag.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
@@ -180,22 +181,20 @@ def create_app(pipeline: Pipeline) -> FastAPI:
         """A checked answer (the object of `python -m rag ask --json`); with `"stream": true`, Server-Sent
         Events: `token` events with the model's draft as it writes, then one `answer` event with the checked
         answer (or one `error` event)."""
-        from rag.dates import as_of_date
-
         if not body.question.strip():
             raise RagError("the question is empty; ask something")
         dates, as_of = _range(body.since, body.until), as_of_date(body.as_of, "as_of")
         await run_in_threadpool(_ready_for, pipeline, body.source)
-        history = _history(body.history)
+        earlier = history((m.role, m.content) for m in body.history)
         admission = service.admit()
         if not body.stream:
             with admission:
                 answer = await run_in_threadpool(
                     service.taking_turn,
-                    partial(pipeline.ask, body.question, history, body.k, dates, as_of, body.source),
+                    partial(pipeline.ask, body.question, earlier, body.k, dates, as_of, body.source),
                 )
             return answer.to_json()
-        tokens = partial(pipeline.ask_stream, body.question, history, body.k, dates, as_of, body.source)
+        tokens = partial(pipeline.ask_stream, body.question, earlier, body.k, dates, as_of, body.source)
         return _Held(_ask_events(service.in_turn(lambda stop: tokens(stop=stop))), admission)
 
     @v1.post("/summarize")
@@ -237,12 +236,12 @@ def create_app(pipeline: Pipeline) -> FastAPI:
         indexed = pipeline.indexed_files()
         names = [name for name in sorted(indexed) if q.lower() in name.lower()]
         if dates := _range(since, until):
-            dated = pipeline.index.sources(dates)
+            dated = pipeline.library.dated(dates)
             names = [name for name in names if name in dated]
         page = [
             {
                 "name": name,
-                "path": pipeline.corpus.display(name),
+                "path": pipeline.library.display(name),
                 "chunks": indexed[name].chunks,
                 "sha256": indexed[name].sha256,
                 "indexed_at": indexed[name].indexed_at,
@@ -258,9 +257,8 @@ def create_app(pipeline: Pipeline) -> FastAPI:
         """Add an article to the corpus folder, checked as the chat checks uploads; not indexed until an ingest
         (`?ingest=true` starts one)."""
         data = await file.read()
-        saved = await run_in_threadpool(pipeline.add_upload, file.filename or "", data)
-        rel = saved.relative_to(pipeline.corpus.folder).as_posix()
-        added: dict[str, Any] = {"name": rel, "path": pipeline.corpus.display(rel), "job": None, "note": ""}
+        rel = await run_in_threadpool(pipeline.library.add_upload, file.filename or "", data)
+        added: dict[str, Any] = {"name": rel, "path": pipeline.library.display(rel), "job": None, "note": ""}
         if ingest:  # the file is added either way: an ingest already running is a note, not an error
             try:
                 added["job"] = service.jobs.start().to_json()
@@ -272,7 +270,7 @@ def create_app(pipeline: Pipeline) -> FastAPI:
     def delete(name: str) -> dict[str, Any]:
         """Delete an indexed file from the corpus folder and start the ingest that removes it from the index."""
         deleted: list[str] = []
-        job = service.jobs.start(before=lambda: deleted.append(pipeline.remove_file(name)))
+        job = service.jobs.start(before=lambda: deleted.append(pipeline.library.remove_file(name)))
         return {"deleted": deleted[0], "job": job.to_json()}
 
     @v1.post("/ingest", status_code=202)
@@ -292,16 +290,25 @@ def create_app(pipeline: Pipeline) -> FastAPI:
 
     @v1.post("/chat/completions", response_model=None)
     async def chat_completions(body: ChatRequest) -> dict[str, Any] | StreamingResponse:
-        """OpenAI's chat completions: the last user message answered by cited (see rag.api.chat)."""
-        question, history = chat.conversation(body.messages, MAX_TEXT)
+        """OpenAI's chat completions: the last user message answered by cited (see rag.api.chat); one that asks for
+        a digest or a timeline ("Summarize this week", "Timeline of the talks", rag.intents) gets that instead."""
+        question, earlier = chat.conversation(body.messages, MAX_TEXT)
         await run_in_threadpool(_ready_for, pipeline, None)
+        request = read_request(question, dt.date.today())
         admission = service.admit()
         completion_id = chat.completion_id()
+        if isinstance(request, Digest | Timeline):
+            with admission:
+                summary = await run_in_threadpool(service.taking_turn, partial(_summary_for, pipeline, request))
+            if not body.stream:
+                return chat.completion(summary, completion_id)
+            done = (item for item in [summary])  # a generator: the stream closes what it reads
+            return StreamingResponse(_chat_events(done, completion_id), media_type="text/event-stream")
         if not body.stream:
             with admission:
-                answer = await run_in_threadpool(service.taking_turn, partial(pipeline.ask, question, history))
+                answer = await run_in_threadpool(service.taking_turn, partial(pipeline.ask, question, earlier))
             return chat.completion(answer, completion_id)
-        tokens = partial(pipeline.ask_stream, question, history)
+        tokens = partial(pipeline.ask_stream, question, earlier)
         return _Held(_chat_events(service.in_turn(lambda stop: tokens(stop=stop)), completion_id), admission)
 
     app.include_router(v1)
@@ -309,20 +316,18 @@ def create_app(pipeline: Pipeline) -> FastAPI:
 
 
 def _range(since: str, until: str) -> Any:
-    from rag.dates import date_range
-
     return date_range(since, until, prefix="")
 
 
-def _history(messages: list[Any]) -> list[BaseMessage]:
-    from langchain_core.messages import AIMessage, HumanMessage
-
-    return [HumanMessage(m.content) if m.role == "user" else AIMessage(m.content) for m in messages]
+def _summary_for(pipeline: Pipeline, request: Digest | Timeline) -> Summary:
+    if isinstance(request, Digest):
+        return pipeline.summarize(dates=request.dates)
+    return pipeline.timeline(request.topic, dates=request.dates)
 
 
 def _ready_for(pipeline: Pipeline, source: str | None) -> None:
     """Errors a client should get as a status before a stream starts: an empty index, an unknown file."""
-    pipeline.index.require()
+    pipeline.library.require()
     if source:
         pipeline.resolve_source(source)
 
@@ -362,18 +367,17 @@ async def _ask_events(items: Iterator[str | Answer]) -> AsyncIterator[str]:
         yield _sse("error", _error_body(e))
 
 
-async def _chat_events(items: Iterator[str | Answer], completion_id: str) -> AsyncIterator[str]:
-    """OpenAI's stream: the role at once, the checked answer as one piece once checked, the finish, [DONE]."""
-    from rag.answering.answer import Answer
-
+async def _chat_events(items: Iterator[str | Answer | Summary], completion_id: str) -> AsyncIterator[str]:
+    """OpenAI's stream: the role at once, the checked answer (or summary) as one piece once checked, the finish,
+    [DONE]."""
     pieces = [chat.chunk(completion_id, {"role": "assistant", "content": ""})]
     yield "".join(f"data: {json.dumps(p, ensure_ascii=False)}\n\n" for p in pieces)
     try:
         async with aclosing(_drained(items)) as drained:
             async for item in drained:
-                if isinstance(item, Answer):
+                if not isinstance(item, str):
                     pieces = [
-                        chat.chunk(completion_id, {"content": chat.answer_markdown(item)}),
+                        chat.chunk(completion_id, {"content": chat.markdown(item)}),
                         chat.chunk(completion_id, {}, "stop", cited=item.to_json()),
                     ]
                     yield "".join(f"data: {json.dumps(p, ensure_ascii=False)}\n\n" for p in pieces)

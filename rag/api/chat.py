@@ -2,7 +2,8 @@
 (Open WebUI, LibreChat, editors, the `openai` package) shows cited answers.
 
 The last user message is the question and the earlier user and assistant messages its history; system
-messages are ignored (cited answers by its own rules). The reply's content is the answer as Markdown with
+messages are ignored (cited answers by its own rules). A message that asks for a digest or a timeline
+(rag.intents) gets the summary instead, in the same shape. The reply's content is the answer as Markdown with
 [n] markers and a "Sources:" list (article, file and span, quote), everything from articles or the model
 escaped so that a client renders no links or images from them; the structured answer is in an extra `cited`
 field. A stream sends the role at once and the content only once it has been checked: a plain client cannot
@@ -16,13 +17,16 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from rag import history
+from rag.answering.answer import Answer
+from rag.answering.summarize import Summary
 from rag.errors import RagError
 from rag.text import md_text
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
 
-    from rag.answering.answer import Answer
+    from rag.answering.citations import Citation
     from rag.api.schemas import ChatMessage
 
 MODEL = "cited"
@@ -30,19 +34,16 @@ SOURCES = "**Sources:**"  # where cited's own part of an earlier reply starts; c
 
 
 def conversation(messages: Sequence[ChatMessage], max_question: int) -> tuple[str, list[BaseMessage]]:
-    """(question, history) from OpenAI messages; RagError unless the last one is a user's non-empty question."""
-    from langchain_core.messages import AIMessage, HumanMessage
-
+    """(question, history) from OpenAI messages; RagError unless the last one is a user's non-empty question.
+    cited's own "Sources:" part of an earlier reply is cut from the history."""
     turns = [(m.role, _text(m.content)) for m in messages if m.role in ("user", "assistant")]
     if not turns or turns[-1][0] != "user" or not turns[-1][1].strip():
         raise RagError("the last message must be the user's question")
     question = turns[-1][1].strip()
     if len(question) > max_question:
         raise RagError(f"the question is too long ({len(question)} characters; at most {max_question})")
-    history: list[BaseMessage] = [
-        HumanMessage(text) if role == "user" else AIMessage(text.split(SOURCES)[0].strip()) for role, text in turns[:-1]
-    ]
-    return question, history
+    earlier = [(role, text if role == "user" else text.split(SOURCES)[0].strip()) for role, text in turns[:-1]]
+    return question, history(earlier)
 
 
 def _text(content: str | list[dict[str, Any]] | None) -> str:
@@ -64,13 +65,39 @@ def answer_markdown(answer: Answer) -> str:
             why = f": {s.reason}" if s.reason else ""
             unsupported = "" if s.supported else f" _(not supported by the sources{md_text(why)})_"
             shown.append(f"{md_text(s.text)} {marks}".rstrip() + unsupported)
-        lines = [" ".join(shown), "", SOURCES]
-        for c in answer.citations:
-            about = f"{c.about}, " if c.about else ""
-            lines.append(f"- [{c.id}] {md_text(about + c.source)}:{c.start}-{c.end}: “{md_text(_short(c.quote))}”")
+        lines = [" ".join(shown), "", SOURCES, *_sources(answer.citations)]
     if answer.note:
         lines += ["", f"_{md_text('note: ' + answer.note)}_"]
     return "\n".join(lines)
+
+
+def summary_markdown(summary: Summary) -> str:
+    """A summary, digest or timeline as Markdown: its title, cited bullets (unsupported ones marked), the sources."""
+    lines = [f"**{md_text(summary.title)}**", ""]
+    if not summary.bullets:
+        lines.append("The articles say nothing about this." if summary.topic else "Nothing to summarize.")
+    for b in summary.bullets:
+        story = f"{md_text(b.heading())}: " if b.story else ""
+        marks = "".join(f"[{c}]" for c in b.citations)
+        unsupported = "" if b.supported else " _(not supported by the sources)_"
+        lines.append(f"- {story}{md_text(b.text)} {marks}".rstrip() + unsupported)
+    if summary.citations:
+        lines += ["", SOURCES, *_sources(summary.citations)]
+    if summary.note:
+        lines += ["", f"_{md_text('note: ' + summary.note)}_"]
+    return "\n".join(lines)
+
+
+def markdown(result: Answer | Summary) -> str:
+    return answer_markdown(result) if isinstance(result, Answer) else summary_markdown(result)
+
+
+def _sources(citations: Sequence[Citation]) -> list[str]:
+    lines = []
+    for c in citations:
+        about = f"{c.about}, " if c.about else ""
+        lines.append(f"- [{c.id}] {md_text(about + c.source)}:{c.start}-{c.end}: “{md_text(_short(c.quote))}”")
+    return lines
 
 
 def _short(text: str, limit: int = 300) -> str:
@@ -82,8 +109,8 @@ def completion_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
 
-def completion(answer: Answer, completion_id: str) -> dict[str, Any]:
-    """A `chat.completion` object for the answer."""
+def completion(answer: Answer | Summary, completion_id: str) -> dict[str, Any]:
+    """A `chat.completion` object for the answer (or the summary, digest or timeline asked for)."""
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -92,7 +119,7 @@ def completion(answer: Answer, completion_id: str) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": answer_markdown(answer)},
+                "message": {"role": "assistant", "content": markdown(answer)},
                 "finish_reason": "stop",
                 "logprobs": None,
             }

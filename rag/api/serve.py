@@ -55,7 +55,7 @@ def _family(host: str) -> socket.AddressFamily:
 
 def serve(settings: Settings, host: str, port: int) -> None:
     """Load the index and the model once and serve requests until interrupted."""
-    import uvicorn
+    import uvicorn  # deferred, with the app and the pipeline: `python -m rag serve` is the only caller
 
     from rag.api.app import create_app
     from rag.pipeline import Pipeline

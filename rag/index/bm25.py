@@ -29,7 +29,7 @@ import numpy as np
 from rag.text import stemmer
 
 if TYPE_CHECKING:
-    import bm25s
+    import bm25s  # deferred: it imports scipy (a quarter of a second)
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ TOKENIZER = "bm25s-en-snowball-1"  # saved with the tokens; change it when `toke
 
 
 def tokenize(texts: list[str]) -> list[list[str]]:
-    import bm25s
+    import bm25s  # deferred: it imports scipy (a quarter of a second)
 
     tokens = bm25s.tokenize(texts, lower=True, stopwords="en", stemmer=stemmer(), return_ids=False, show_progress=False)
     return [list(t) for t in tokens]
@@ -150,7 +150,7 @@ class BM25Index:
         tokens = Tokens.combine([i for i in ids if i in known or i in new], new, previous)
         model = None
         if tokens.ids:
-            import bm25s
+            import bm25s  # deferred: it imports scipy (a quarter of a second)
 
             model = bm25s.BM25()
             model.index(
@@ -195,7 +195,7 @@ class BM25Index:
             info = json.loads((folder / "chunks.json").read_text())
             model = None
             if info["ids"]:
-                import bm25s
+                import bm25s  # deferred: it imports scipy (a quarter of a second)
 
                 model = bm25s.BM25.load(str(folder))
             days = info["days"]  # saved before date filters: missing, so the index is rebuilt

@@ -43,7 +43,7 @@ class Signed:
 
 def signature(text: str) -> bytes:
     """The MinHash signature of `text`'s word shingles, as bytes to store (512 bytes)."""
-    from datasketch import MinHash
+    from datasketch import MinHash  # deferred: datasketch imports scipy (half a second)
 
     words = _WORD.findall(text.lower())
     n = min(SHINGLE_WORDS, len(words))
@@ -61,7 +61,7 @@ def similarity(a: bytes, b: bytes) -> float:
 def pairs(articles: Iterable[Signed], threshold: float) -> list[tuple[float, str, str]]:
     """Pairs of articles (similarity, path, other path; path < other) whose estimated similarity is at least
     `threshold`, most similar first."""
-    from datasketch import LeanMinHash, MinHashLSH
+    from datasketch import LeanMinHash, MinHashLSH  # deferred: it imports scipy (half a second)
 
     signed = {a.path: a for a in articles}
     # LSH finds candidates a little below the threshold (fewer copies missed by chance); each is then checked

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from langchain_core.embeddings import Embeddings
 
 from rag.errors import RagError
+from rag.index import onnx_encoder
 
 if TYPE_CHECKING:
     from langchain_huggingface import HuggingFaceEmbeddings
@@ -60,8 +61,6 @@ def fingerprint(path: Path) -> str:
 def vectors_name(settings: Settings) -> str:
     """Names the vectors these settings make: the model's fingerprint, plus "+int8" where the int8 runtime runs it
     (onnx and torch give the same vectors, tested; int8's differ, so they belong in another index)."""
-    from rag.index import onnx_encoder
-
     path = resolve_model_path(settings.embedding_model)
     int8 = settings.embedding_runtime == "onnx-int8" and not onnx_encoder.unsupported(path)
     return f"{fingerprint(path)}+int8" if int8 else fingerprint(path)
@@ -69,12 +68,13 @@ def vectors_name(settings: Settings) -> str:
 
 def load_embeddings(path: Path, batch_size: int, threads: int | None = None) -> HuggingFaceEmbeddings:
     """LangChain embeddings on the CPU, unit-normalised (so cosine = dot product)."""
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
+    # deferred: torch, transformers and sentence-transformers take seconds to import; only loading needs them
+    import torch
     from langchain_huggingface import HuggingFaceEmbeddings
     from transformers.utils import logging as transformers_logging
+
+    if threads:
+        torch.set_num_threads(threads)
 
     transformers_logging.disable_progress_bar()  # the per-load "Loading weights" bar is noise
     return HuggingFaceEmbeddings(
@@ -106,8 +106,6 @@ class LazyEmbeddings(Embeddings):
 
 def load_onnx_embeddings(path: Path, settings: Settings) -> Embeddings | None:
     """The model on onnxruntime (exported on first use), or None, logged, where that can't be done."""
-    from rag.index import onnx_encoder
-
     reason = onnx_encoder.unsupported(path)
     if reason:  # `vectors_name` names these vectors torch's, whatever the runtime asked for
         logger.info("embedding model %s runs on torch: %s", path, reason)

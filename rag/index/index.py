@@ -9,6 +9,7 @@ across processes too.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import shutil
 import threading
@@ -19,17 +20,21 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from filelock import FileLock, Timeout
+
 from rag.errors import Conflict, RagError
+from rag.index.bm25 import BM25Index, Chunk, Tokens
+from rag.index.chunking import VERSION, make_splitter
+from rag.index.embeddings import vectors_name
+from rag.index.manifest import Entry, Manifest
+from rag.index.search import HybridSearcher, stored_passage
 
 if TYPE_CHECKING:
     import chromadb
     from langchain_core.embeddings import Embeddings
 
     from rag.config import Settings
-    from rag.index.bm25 import BM25Index
     from rag.index.ingest import IngestReport, Progress
-    from rag.index.manifest import Entry, Manifest
-    from rag.index.search import HybridSearcher
     from rag.index.store import Store
     from rag.types import Dates, Passage
 
@@ -60,13 +65,13 @@ class Index:
         self._stamp_read = (-STAMP_SECONDS, "")  # (monotonic time, stamp) of the server's stamp, last read
         self._server_files: tuple[Hashable, dict[str, Entry]] | None = None
         self._copies: tuple[Hashable, dict[str, tuple[str, ...]]] | None = None
+        self._client: chromadb.ClientAPI | None = None  # opened on first use, like the store and the searcher
+        self._store: Store | None = None
+        self._searcher: HybridSearcher | None = None
 
     @cached_property
     def signature(self) -> dict[str, Any]:
         """Everything that decides what a stored vector means; a change means a new collection."""
-        from rag.index.chunking import VERSION
-        from rag.index.embeddings import vectors_name
-
         s = self.settings
         return {
             "chunker": VERSION,
@@ -78,26 +83,32 @@ class Index:
 
     @cached_property
     def collection_name(self) -> str:
-        from rag.index.store import collection_name
+        """RAG_COLLECTION and a hash of the signature: other settings never share a collection."""
+        digest = hashlib.sha256(json.dumps(self.signature, sort_keys=True).encode()).hexdigest()
+        return f"{self.settings.collection}-{digest[:12]}"
 
-        return collection_name(self.settings.collection, self.signature)
-
-    @cached_property
+    @property
     def client(self) -> chromadb.ClientAPI:
-        from rag.index.store import make_client
+        """The Chroma client, made on first use (and again after `_discard`)."""
+        from rag.index.store import make_client  # deferred: chromadb (seconds)
 
-        return make_client(self.settings)
+        if self._client is None:
+            self._client = make_client(self.settings)
+        return self._client
 
-    @cached_property
+    @property
     def store(self) -> Store:
-        from rag.index.store import open_collection
+        """The collection, opened on first use (and again after it was replaced: `_forget_store`)."""
+        from rag.index.store import open_collection  # deferred: chromadb (seconds)
 
-        return open_collection(self.client, self.collection_name, self.embeddings, self.settings, self.signature)
+        if self._store is None:
+            self._store = open_collection(
+                self.client, self.collection_name, self.embeddings, self.settings, self.signature
+            )
+        return self._store
 
     @property
     def manifest(self) -> Manifest:
-        from rag.index.manifest import Manifest
-
         with self._lock:
             if self._manifest is None:
                 self._manifest = Manifest(self.settings.data_dir / "manifest.sqlite", self.collection_name)
@@ -107,11 +118,14 @@ class Index:
     def bm25_dir(self) -> Path:
         return self.settings.data_dir / "bm25" / self.collection_name
 
-    @cached_property
+    @property
     def searcher(self) -> HybridSearcher:
         """Hybrid search over this index; it follows ingests by this object and by other processes."""
-        from rag.index.search import HybridSearcher
+        if self._searcher is None:
+            self._searcher = self._new_searcher()
+        return self._searcher
 
+    def _new_searcher(self) -> HybridSearcher:
         s = self.settings
         return HybridSearcher(
             self.store,
@@ -145,8 +159,7 @@ class Index:
         return {p: e for p, e in self.manifest.entries().items() if e.state == "done"}
 
     def _files_on_server(self) -> dict[str, Entry]:
-        from rag.index.manifest import Entry
-        from rag.index.store import chunk_counts
+        from rag.index.store import chunk_counts  # deferred: chromadb (seconds)
 
         key = (self.generation(), self.store.count())
         if self._server_files is not None and self._server_files[0] == key:
@@ -188,14 +201,13 @@ class Index:
 
     def sources(self, dates: Dates) -> set[str]:
         """The indexed files (paths relative to the corpus folder) with chunks dated within `dates`."""
-        from rag.index.store import iter_chunks
+        from rag.index.store import iter_chunks  # deferred: chromadb (seconds)
 
         return {str(m["source"]) for _, _, m in iter_chunks(self.store, ["metadatas"], where=dates.where())}
 
     def chunks(self, source: str) -> list[Passage]:
         """The stored chunks of one indexed file (a path relative to the corpus folder), as passages."""
-        from rag.index.search import stored_passage
-        from rag.index.store import iter_chunks
+        from rag.index.store import iter_chunks  # deferred: chromadb (seconds)
 
         chunks = iter_chunks(self.store, ["documents", "metadatas"], where={"source": source})
         return [stored_passage(i, t, m, self.display) for i, t, m in chunks]
@@ -204,8 +216,7 @@ class Index:
         """The stored chunks of several indexed files, {source: passages} in the order given. More than
         ONE_PASS_FILES are read in one pass over the collection: Chroma answers a `where` on one file by scanning
         its metadata (70 ms a file at 128k chunks), so a year of news file by file took minutes (197 s, now 17 s)."""
-        from rag.index.search import stored_passage
-        from rag.index.store import iter_chunks
+        from rag.index.store import iter_chunks  # deferred: chromadb (seconds)
 
         if len(sources) <= ONE_PASS_FILES:
             return {source: self.chunks(source) for source in sources}
@@ -226,8 +237,7 @@ class Index:
         clears deleted vectors out of it. Not after additions alone: a graph degraded by a crowd of identical
         vectors is not helped by a rebuild, so `check` reports it instead of every ingest paying for one.
         """
-        from rag.index.chunking import make_splitter
-        from rag.index.ingest import Ingester
+        from rag.index.ingest import Ingester  # deferred: chromadb (seconds)
 
         s = self.settings
         started = time.perf_counter()
@@ -260,7 +270,7 @@ class Index:
 
     def _repair_vectors(self) -> bool:
         """Rebuild the collection if sampled recall says its HNSW graph is degraded; True if it was."""
-        from rag.index.health import MIN_RECALL, sampled_recall
+        from rag.index.recall import MIN_RECALL, sampled_recall  # deferred: chromadb (seconds)
 
         recall = sampled_recall(self.store)
         if recall is None or recall >= MIN_RECALL:
@@ -287,7 +297,7 @@ class Index:
         return len(bm25.ids)
 
     def _copy_collection(self) -> int:
-        from rag.index.store import drop_collection, open_collection
+        from rag.index.store import drop_collection, open_collection  # deferred: chromadb (seconds)
 
         spare = f"{self.collection_name}-rebuilt"  # left over by a crash: `_drop_other_collections` drops it
         drop_collection(self.client, spare)
@@ -303,13 +313,12 @@ class Index:
 
     def _forget_store(self) -> None:
         """Drop the cached collection handles: the next use opens the collection by name again."""
-        for name in ("store", "searcher"):
-            self.__dict__.pop(name, None)
+        self._store = self._searcher = None
 
     def _discard(self) -> None:
         """Delete this data folder's stored index (every collection, the manifest, BM25) without opening the
         files: they may be damaged. Summaries and models stay."""
-        from rag.index.store import drop_collection
+        from rag.index.store import drop_collection  # deferred: chromadb (seconds)
 
         self.close()
         if self.settings.chroma_url:
@@ -318,10 +327,10 @@ class Index:
                 if collection.name.startswith(prefix):
                     drop_collection(self.client, collection.name)
         else:
-            if "client" in self.__dict__:
-                self.client.clear_system_cache()
+            if self._client is not None:
+                self._client.clear_system_cache()
             shutil.rmtree(self.settings.data_dir / "chroma", ignore_errors=True)
-            self.__dict__.pop("client", None)
+            self._client = None
         for suffix in ("", "-wal", "-shm"):
             (self.settings.data_dir / f"manifest.sqlite{suffix}").unlink(missing_ok=True)
         shutil.rmtree(self.settings.data_dir / "bm25", ignore_errors=True)
@@ -329,7 +338,6 @@ class Index:
 
     @contextmanager
     def _ingest_lock(self) -> Iterator[None]:
-        from filelock import FileLock, Timeout
 
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         lock = FileLock(self.settings.data_dir / "ingest.lock")
@@ -347,7 +355,7 @@ class Index:
 
     def _drop_other_collections(self) -> bool:
         """Delete collections made with other settings, now that this one is complete."""
-        from rag.index.store import drop_collection
+        from rag.index.store import drop_collection  # deferred: chromadb (seconds)
 
         prefix = f"{self.settings.collection}-"
         others = {c for c in self.manifest.collections() if c != self.collection_name}
@@ -380,8 +388,6 @@ class Index:
 
     def _load_bm25(self) -> BM25Index | None:
         """The saved BM25 index if it matches the collection's current contents, else None."""
-        from rag.index.bm25 import BM25Index
-
         saved = BM25Index.load(self.bm25_dir)
         return saved if saved is not None and saved.generation == self.generation() else None
 
@@ -402,7 +408,6 @@ class Index:
     def _build_bm25(self, reuse: bool = True) -> BM25Index:
         """From the stored chunks: every id is listed, but only chunks the saved index hasn't seen are read
         (all of them without `reuse`)."""
-        from rag.index.bm25 import BM25Index, Chunk, Tokens
 
         def read(ids: list[str]) -> dict[str, Chunk]:
             chunks = {}

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tqdm import tqdm
+
 from rag.errors import describe_error
 from rag.index import documents, duplicates
 from rag.index.chunking import chunk_text
@@ -421,6 +423,4 @@ def _batches(jobs: list[_Job], size: int) -> Iterator[list[tuple[_Job, dict[str,
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:
-    from tqdm import tqdm
-
     return tqdm(total=total, desc="embedding", unit="chunk", disable=not enabled, dynamic_ncols=True)

@@ -17,10 +17,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from rag.index.duplicates import Signed
+from rag.index.duplicates import Signed
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -138,8 +137,6 @@ class Manifest:
 
     def signed(self) -> dict[str, tuple[str, Signed]]:
         """The signed files: path -> (the version signed, its signature)."""
-        from rag.index.duplicates import Signed
-
         rows = self._execute(
             "SELECT path, sha256, signature, date, chars FROM articles WHERE collection = ?", (self.collection,)
         )

@@ -23,6 +23,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def export(model: Path, onnx_file: Path) -> Path:
     """The model's transformer as ONNX at `onnx_file` (made once; an existing file is reused as it is)."""
     if onnx_file.is_file():
         return onnx_file
-    import torch
+    import torch  # deferred: torch and transformers take seconds to import; only the one-time export needs them
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as transformers_logging
 
@@ -133,7 +134,7 @@ class OnnxEmbeddings(Embeddings):
     """
 
     def __init__(self, onnx_file: Path, model: Path, batch_size: int = 64, threads: int | None = None) -> None:
-        import onnxruntime as ort
+        import onnxruntime as ort  # deferred: the runtime, loaded only when the model is
         from tokenizers import Tokenizer
 
         config = json.loads((model / "sentence_bert_config.json").read_text(encoding="utf-8"))
@@ -150,8 +151,6 @@ class OnnxEmbeddings(Embeddings):
         self.batch_size = min(batch_size, RUN_BATCH)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        import numpy as np
-
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for start in range(0, len(texts), self.batch_size):

@@ -8,25 +8,57 @@ OSError); `explain` turns the ones it recognises into a RagError that says what 
 from __future__ import annotations
 
 import errno
+import functools
 import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, Protocol, TypeVar
 
-from rag.errors import RagError, describe_error
+import httpx
+
+from rag.errors import RagError, ReadOnlyError, StateError, describe_error
 
 if TYPE_CHECKING:
     from rag.config import Settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 CHECK = "python -m rag check"
 REBUILD = "python -m rag ingest --rebuild"
 
 
-class StateError(RagError):
-    """The index's stored state cannot be used as it is; the message says how to repair it."""
+@contextmanager
+def explaining(settings: Settings) -> Iterator[None]:
+    """Failures of the stored index (damaged, read-only, full, unreachable) become a one-line StateError saying
+    what to run (`explain`); a RagError or anything else passes unchanged."""
+    try:
+        yield
+    except RagError:
+        raise
+    except Exception as e:
+        if (explained := explain(e, settings)) is not None:
+            raise explained from e
+        raise
 
 
-class ReadOnlyError(StateError):
-    """The data folder cannot be written: reading works, ingesting does not."""
+class _Configured(Protocol):
+    settings: Settings
+
+
+S = TypeVar("S", bound=_Configured)
+
+
+def explained(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
+    """A method (of an object with `settings`) whose failures of the stored index are explained (`explaining`)."""
+
+    @functools.wraps(method)
+    def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with explaining(self.settings):
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 def explain(error: BaseException, settings: Settings) -> StateError | None:
@@ -73,14 +105,10 @@ def _read_only(error: BaseException, data: Path) -> bool:
 
 
 def _unreachable(error: BaseException) -> bool:
-    try:
-        import httpx
-    except ImportError:  # pragma: no cover - chromadb depends on httpx
-        return False
     return isinstance(error, httpx.TransportError | ConnectionError) or "Could not connect" in str(error)
 
 
 def _chroma_internal(error: BaseException) -> bool:
-    from chromadb.errors import InternalError
+    from chromadb.errors import InternalError  # deferred: chromadb takes seconds to import
 
     return isinstance(error, InternalError)

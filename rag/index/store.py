@@ -11,7 +11,6 @@ ourselves, queries by vector); it is the only code that reaches into Chroma's pr
 from __future__ import annotations
 
 import atexit
-import hashlib
 import json
 import logging
 import os
@@ -23,13 +22,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+import chromadb
+import numpy as np
+from chromadb.config import Settings as ChromaSettings
 from langchain_chroma import Chroma
 
 from rag.errors import RagError
 
 if TYPE_CHECKING:
-    import chromadb
-    import numpy as np
     from chromadb.api.collection_configuration import CreateHNSWConfiguration
     from langchain_core.documents import Document
     from langchain_core.embeddings import Embeddings
@@ -119,16 +119,8 @@ class Store(Chroma):
         self._collection.modify(metadata={**(self._collection.metadata or {}), "generation": stamp})
 
 
-def collection_name(prefix: str, signature: dict[str, Any]) -> str:
-    digest = hashlib.sha256(json.dumps(signature, sort_keys=True).encode()).hexdigest()
-    return f"{prefix}-{digest[:12]}"
-
-
 def make_client(settings: Settings) -> chromadb.ClientAPI:
     """A Chroma client: HTTP when `RAG_CHROMA_URL` is set, else persistent under the data folder."""
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if not settings.chroma_url:
         path = settings.data_dir / "chroma"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.answering.answer import history_from_turns
+from rag.answering.history import history
 from rag.answering.prompts import format_passages
 from rag.pipeline import Pipeline
 
@@ -67,7 +67,7 @@ def test_an_unrelated_follow_up_is_answered_about_itself(pipeline: Pipeline) -> 
     first = pipeline.ask("How many hours did Tuesday's talks last?")
     assert "five hours" in first.answer
     follow_up = pipeline.ask(
-        "How many goats were counted in the census?", history_from_turns([(first.question, first.answer)])
+        "How many goats were counted in the census?", history([("user", first.question), ("assistant", first.answer)])
     )
     assert not follow_up.refused and "212" in follow_up.answer
     assert {Path(c.source).name for c in follow_up.citations} == {"goats.txt"}
