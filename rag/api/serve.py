@@ -10,7 +10,11 @@ import ipaddress
 import socket
 from typing import TYPE_CHECKING
 
+import uvicorn
+
+from rag.api.app import create_app
 from rag.errors import RagError
+from rag.pipeline import Pipeline
 
 if TYPE_CHECKING:
     from rag.config import Settings
@@ -55,11 +59,6 @@ def _family(host: str) -> socket.AddressFamily:
 
 def serve(settings: Settings, host: str, port: int) -> None:
     """Load the index and the model once and serve requests until interrupted."""
-    import uvicorn  # deferred, with the app and the pipeline: `python -m rag serve` is the only caller
-
-    from rag.api.app import create_app
-    from rag.pipeline import Pipeline
-
     check_bind(settings, host, port)
     pipeline = Pipeline(settings)
     try:

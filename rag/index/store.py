@@ -62,8 +62,6 @@ class Store(Chroma):
     def nearest_among(self, vector: list[float], ids: list[str], n: int) -> list[tuple[Document, float]]:
         """The `n` chunks among `ids` nearest to `vector`, as (document, cosine distance), by exact comparison with
         their stored vectors: for a few thousand ids it is quicker than Chroma's `where` (no HNSW, no filter)."""
-        import numpy as np
-
         if not ids:
             return []
         found = self._collection.get(ids=ids, include=["embeddings"])
@@ -85,8 +83,6 @@ class Store(Chroma):
 
     def vectors(self, ids: list[str]) -> np.ndarray:
         """The stored vectors of `ids`, in that order."""
-        import numpy as np
-
         got = self._collection.get(ids=ids, include=["embeddings"])
         by_id = dict(zip(got["ids"], got["embeddings"], strict=True))  # type: ignore[arg-type]
         return np.asarray([by_id[i] for i in ids], dtype=np.float32)
