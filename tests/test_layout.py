@@ -117,6 +117,40 @@ def test_front_doors_reach_no_part_of_the_index(door: Path) -> None:
     assert not sorted(m for m in imported_modules(door) if m == "rag.index" or m.startswith("rag.index."))
 
 
+SHARED = ["types", "text", "dates", "errors", "config", "intents"]
+
+
+@pytest.mark.parametrize("name", SHARED)
+def test_shared_modules_import_no_package_of_rag(name: str) -> None:
+    packages = ("rag.index", "rag.answering", "rag.api")
+    assert not sorted(m for m in imported_modules(RAG / f"{name}.py") if m.startswith(packages))
+
+
+def undeferred_imports(path: Path) -> list[int]:
+    """Lines of imports inside functions with no "deferred" comment on them or on the imports just above."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    found = []
+    for function in ast.walk(ast.parse("\n".join(lines))):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for node in ast.walk(function):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                n = node.lineno - 1
+                group = [lines[n]]
+                while n > 0 and lines[n - 1].strip().startswith(("import ", "from ", "#")):
+                    n -= 1
+                    group.append(lines[n])
+                if not any("deferred" in line for line in group):
+                    found.append(node.lineno)
+    return found
+
+
+def test_imports_inside_functions_say_what_they_defer() -> None:
+    files = [ROOT / "app.py", *sorted(RAG.rglob("*.py"))]
+    found = {f.relative_to(ROOT).as_posix(): lines for f in files if (lines := undeferred_imports(f))}
+    assert not found
+
+
 def test_evals_never_import_benchmarks() -> None:
     files = sorted((ROOT / "evals").glob("*.py"))
     assert files

@@ -114,7 +114,7 @@ def quantize(fp32: Path) -> Path:
     quiet = logging.Filter("nothing")  # it advises pre-processing on the root logger at every run
     root.addFilter(quiet)
     try:
-        from onnxruntime.quantization import QuantType, quantize_dynamic  # its import calls logging.basicConfig
+        from onnxruntime.quantization import QuantType, quantize_dynamic  # deferred: it calls logging.basicConfig
 
         quantize_dynamic(str(fp32), str(partial), weight_type=QuantType.QInt8, per_channel=True)
         os.replace(partial, int8)
