@@ -34,7 +34,7 @@ from rag import Answer, Citation, Pipeline, RagError, Settings, Summary, history
 from rag.errors import ReadOnlyError, describe_error
 from rag.intents import Digest, Timeline, read_request
 from rag.text import also_in, md_text
-from rag.types import Dates
+from rag.types import Dates, Entry
 
 logger = logging.getLogger("rag.app")
 
@@ -287,7 +287,7 @@ def follow_index(pipeline: Pipeline) -> None:
         st.rerun()
 
 
-def files_page(files: dict[str, Any], about: dict[str, tuple[str, str, str]]) -> None:
+def files_page(files: dict[str, Entry], about: dict[str, tuple[str, str, str]]) -> None:
     """The indexed files matching the filter box (by name or title), FILES_PER_PAGE at a time, each with its
     title, outlet and date where known (`about`: path -> (title, date, outlet))."""
     wanted = st.text_input("Filter by name or title", key="corpus_filter", placeholder="e.g. 2024-03 or talks")

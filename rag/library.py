@@ -19,14 +19,13 @@ from rag.importing import Fields, ImportReport, import_jsonl
 from rag.index.index import Index
 from rag.index.search import HybridRetriever
 from rag.index.state import explained
-from rag.types import Dates, Hit, Passage
+from rag.types import Dates, Entry, Hit, Passage
 
 if TYPE_CHECKING:
     from rag.config import Settings
     from rag.index.health import Finding
     from rag.index.ingest import IngestReport
     from rag.index.ingest import Progress as IngestProgress
-    from rag.index.manifest import Entry
 
 
 class Library:

@@ -32,8 +32,7 @@ if TYPE_CHECKING:
     from rag.index.health import Finding
     from rag.index.ingest import IngestReport
     from rag.index.ingest import Progress as IngestProgress
-    from rag.index.manifest import Entry
-    from rag.types import Dates, Hit
+    from rag.types import Dates, Entry, Hit
 
 
 class Pipeline:

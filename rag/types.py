@@ -87,3 +87,15 @@ class Hit(Passage):
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "copies": list(self.copies)}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An indexed file as the manifest records it: its path relative to the corpus folder, content hash, chunk
+    count, state ("pending" while its chunks change, "done") and when it was indexed (epoch seconds)."""
+
+    path: str
+    sha256: str
+    chunks: int
+    state: str
+    indexed_at: float

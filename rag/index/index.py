@@ -26,8 +26,9 @@ from rag.errors import Conflict, RagError
 from rag.index.bm25 import BM25Index, Chunk, Tokens
 from rag.index.chunking import VERSION, make_splitter
 from rag.index.embeddings import vectors_name
-from rag.index.manifest import Entry, Manifest
+from rag.index.manifest import Manifest
 from rag.index.search import HybridSearcher, stored_passage
+from rag.types import Entry
 
 if TYPE_CHECKING:
     import chromadb

@@ -27,7 +27,7 @@ from rag.errors import describe_error
 from rag.index import documents, duplicates
 from rag.index.chunking import chunk_text
 from rag.index.store import chunk_counts, iter_chunks
-from rag.types import day_number
+from rag.types import Entry, day_number
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ Progress = bool | Callable[[int, int], object]
 if TYPE_CHECKING:
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    from rag.index.manifest import Entry, Manifest
+    from rag.index.manifest import Manifest
     from rag.index.store import Store
 
 

@@ -15,11 +15,11 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rag.index.duplicates import Signed
+from rag.types import Entry
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -56,15 +56,6 @@ def _writable(db_path: Path) -> bool:
     """Whether SQLite can write `db_path` and its journal files beside it."""
     folder_ok = os.access(db_path.parent, os.W_OK)
     return folder_ok and (not db_path.exists() or os.access(db_path, os.W_OK))
-
-
-@dataclass(frozen=True)
-class Entry:
-    path: str
-    sha256: str
-    chunks: int
-    state: str
-    indexed_at: float
 
 
 class Manifest:
