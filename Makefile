@@ -15,7 +15,7 @@ PORT ?= 8501
 API_PORT ?= 8000
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: setup browser run chat serve watch ingest eval bench test lint fmt clean
+.PHONY: setup browser run chat serve watch ingest eval bench train-checker test lint fmt clean
 
 setup: $(STAMP) browser
 
@@ -67,10 +67,15 @@ eval: setup
 bench: setup
 	$(BIN)/python -m benchmarks $(NAME) $(ARGS)
 
+# Train the support checker from ../shared (training/checker.py; under 90 minutes on 2 cores, checkpoints in
+# data/checker/: a stopped run goes on where it stopped). Long: run it as `nohup make train-checker &`.
+train-checker: setup
+	$(BIN)/python -m training.checker $(ARGS)
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy rag evals benchmarks app.py
+	$(BIN)/mypy rag evals benchmarks training app.py
 
 # Tests, then the eval sets (questions, summaries) with the extractive backend as a gate (fast, reproducible).
 test: setup lint
