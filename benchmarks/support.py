@@ -9,10 +9,11 @@ RAG_CHUNK_OVERLAP tokens), its chunks are ranked by MiniLM similarity to the sen
 the answer prompt's budget (RAG_CONTEXT_TOKENS), in article order, are the passages the judge sees (most XSum
 articles fit whole).
 
-Judges: `lexical` (the old check: rules, then the share of content words in the best passage) and `judge`
-(rules, then the bundled model's yes/no log-probabilities), for each `--bundled-model`; the model's score is
-also taken without the rules, to show what each stage adds. Measures, with "unsupported" as the positive
-class: balanced accuracy, precision and recall of "unsupported", at the shipped threshold on the whole set,
+Judges: `lexical` (the old check: rules, then the share of content words in the best passage), `judge`
+(rules, then the bundled model's yes/no log-probabilities), for each `--bundled-model`, and `checker` (the
+trained cross-encoder, rag.answering.checker: its best score over the passages, at its card's threshold); the
+model's score is also taken without the rules, to show what each stage adds. Measures, with "unsupported" as
+the positive class: balanced accuracy, precision and recall of "unsupported", at the shipped threshold on the whole set,
 with a threshold chosen on the even-numbered sentences and reported on the odd-numbered ones, and at a few fixed
 thresholds (on the whole set and on each half).
 `--synthetic` adds sentences made unsupported on purpose from the human-supported ones (a number, a weekday,
@@ -182,7 +183,13 @@ def model_scorer(judge: Any) -> Callable[[Case], float]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks support", description=__doc__)
     parser.add_argument("--data", action="append", type=Path, help="QAGS-format file (repeatable); default QAGS-XSum")
-    parser.add_argument("--judge", choices=["lexical", "judge", "both"], default="both")
+    parser.add_argument(
+        "--judge",
+        choices=["lexical", "judge", "both", "checker", "all"],
+        default="both",
+        help="both: lexical and judge; checker: the trained checker and lexical beside it; all: every one",
+    )
+    parser.add_argument("--checker", type=Path, help="the checker's folder (default: the shipped one)")
     parser.add_argument("--model", choices=["bundled", "openai"], default="bundled", help="where the judge model runs")
     parser.add_argument(
         "--bundled-model", action="append", help="bundled model(s) to judge with (repeatable; default both)"
@@ -208,11 +215,18 @@ def main(argv: list[str]) -> int:
     everything = [c for cases in datasets.values() for c in cases]
     print(f"{len(everything)} sentences ({len(datasets)} file(s))", flush=True)
 
-    if args.judge in ("lexical", "both"):
+    if args.judge in ("lexical", "both", "checker", "all"):
         lexical = LexicalJudge(base.min_support)
         score_all(everything, "lexical", lambda c: lexical.judge([c.sentence], c.passages)[0].score)
         rows["lexical"] = base.min_support
-    models = [] if args.judge == "lexical" else (args.bundled_model or ["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"])
+    if args.judge in ("checker", "all"):
+        from rag.answering.checker import FOLDER, Checker
+
+        checker = Checker(args.checker or FOLDER)
+        score_all(everything, "checker", lambda c: checker.score(c.sentence, [p.text for p in c.passages]))
+        rows["checker"] = checker.threshold
+    judged = args.judge in ("judge", "both", "all")
+    models = [] if not judged else (args.bundled_model or ["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"])
     if args.model == "openai":
         models = models[:1]
     for name in models:
