@@ -4,6 +4,8 @@ A cross-encoder fine-tuned from the MiniLM the project ships (all-MiniLM-L6-v2: 
 enough for a laptop CPU): "[CLS] claim [SEP] evidence [SEP]" -> one logit, P(the evidence supports every part
 of the claim). Steps, each resumable:
 
+`--minutes 0` only scores and exports the last checkpoint.
+
 1. pairs: training.pairs writes data/checker/pairs/{train,val,test}.jsonl from ../shared/benchdata (skipped
    when they exist);
 2. train: one pass over the training pairs (a capped number per kind, drawn with a fixed seed), batches of
@@ -241,6 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--news", type=int, default=2000, help="RealTime QA articles for synthetic pairs")
     parser.add_argument("--out", type=Path, default=OUT, help="where the model and its card go")
     parser.add_argument("--fresh", action="store_true", help="start again: new pairs, no checkpoint")
+    parser.add_argument("--eval-limit", type=int, help="score only this many val and test pairs (drawn with the seed)")
     args = parser.parse_args(argv)
     from rag.config import Settings  # deferred with the model path: pydantic
     from rag.index.embeddings import resolve_model_path
@@ -260,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress = trainer.train(train, checkpoint, args.minutes)
     trained_s = time.monotonic() - started
     val, test = read_split(pairs_dir, "val"), read_split(pairs_dir, "test")
+    if args.eval_limit:
+        val, test = (random.Random(SEED).sample(s, min(args.eval_limit, len(s))) for s in (val, test))
     val_scores, test_scores = trainer.scores(val), trainer.scores(test)
     threshold = best_threshold(np.array([p.label for p in val]), val_scores)
     files = export(trainer, args.out)
@@ -270,6 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "threshold": threshold,
         "seed": SEED,
         "training": {**progress, "pairs": len(train), "minutes": round(trained_s / 60, 1), "cap": CAP},
+        "eval_limit": args.eval_limit,
         "pairs": counts,
         "val": per_kind(val, val_scores, threshold),
         "test": per_kind(test, test_scores, threshold),
