@@ -8,7 +8,7 @@ It brings the index in step with the folder, checks it, searches it, and adds, r
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Hashable
+from collections.abc import Collection, Hashable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -89,9 +89,10 @@ class Library:
         """Each indexed file that has near-duplicates -> its group of copies, main copy first."""
         return self.index.copies()
 
-    def resolve(self, given: str) -> str:
-        """The indexed file a user means by `given`: corpus/a.txt, a.txt or a full path all work."""
-        return self.corpus.resolve(given, self.files())
+    def resolve(self, given: str, indexed: Collection[str] | None = None) -> str:
+        """The indexed file a user means by `given`: corpus/a.txt, a.txt or a full path all work. `indexed`: the
+        indexed files, when the caller has just read them (else they are read here)."""
+        return self.corpus.resolve(given, self.files() if indexed is None else indexed)
 
     def display(self, rel: str) -> str:
         """A file (a path relative to the corpus folder) as users see it."""

@@ -70,7 +70,7 @@ class Summaries:
         library = self.library
         library.require()
         indexed = library.files()
-        rels = [library.resolve(f) for f in files] if files else sorted(indexed)
+        rels = [library.resolve(f, indexed) for f in files] if files else sorted(indexed)
         if dates and everything:
             rels = sorted(set(rels) & library.dated(dates))
         rels = list(dict.fromkeys(rels))
@@ -118,7 +118,7 @@ class Summaries:
             raise RagError('a timeline needs a topic, e.g. python -m rag timeline "the London trade talks"')
         hits = self.library.search(topic, k=TIMELINE_PASSAGES, dates=dates)
         indexed = self.library.files()
-        found = {self.library.corpus.resolve(h.source, indexed) for h in hits}  # one read of the indexed files
+        found = {self.library.resolve(h.source, indexed) for h in hits}
         key = self._key(
             files={rel: indexed[rel].sha256 for rel in sorted(found)},
             passages={source: [h.id for h in hits if h.source == source] for source in {h.source for h in hits}},
