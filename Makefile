@@ -67,8 +67,9 @@ eval: setup
 bench: setup
 	$(BIN)/python -m benchmarks $(NAME) $(ARGS)
 
-# Train the support checker from ../shared (training/checker.py; under 90 minutes on 2 cores, checkpoints in
-# data/checker/: a stopped run goes on where it stopped). Long: run it as `nohup make train-checker &`.
+# Train the support checker from ../shared (training/checker.py; about 65 minutes on 2 cores, checkpoints in
+# data/checker/: a stopped run goes on where it stopped) into rag/answering/checker_model/, and write its card,
+# docs/checker.md. Long: run it as `nohup make train-checker &`. ARGS="--fresh" starts from nothing.
 train-checker: setup
 	$(BIN)/python -m training.checker $(ARGS)
 

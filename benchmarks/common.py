@@ -16,7 +16,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHDATA = Path(os.environ.get("BENCHDATA", ROOT.parent / "shared" / "benchdata"))
-RESULTS = ROOT / "benchmarks" / "results"
+RESULTS = Path(os.environ.get("BENCH_RESULTS", ROOT / "benchmarks" / "results"))  # a test writes elsewhere
 
 
 def require(path: Path) -> Path:

@@ -1,21 +1,23 @@
 """The support judge against human labels: `python -m benchmarks support [--data FILE ...] [--judge ...]`.
 
-Data: files in the QAGS row format (`{"article", "summary_sentences": [{"sentence", "responses":
-[{"response": "yes"|"no"}, ...]}]}`), the label being the majority vote; default QAGS-XSum (239 BBC summary
-sentences judged by three people each). A .yaml file is a labelled set of our own (evals/support.yaml):
-sentences the bundled models wrote, each judged against the one passage it cited. A QAGS sentence is judged
-the way an answer sentence is: the article is chunked as the index would chunk it (RAG_CHUNK_SIZE /
-RAG_CHUNK_OVERLAP tokens), its chunks are ranked by MiniLM similarity to the sentence, and the best that fit
-the answer prompt's budget (RAG_CONTEXT_TOKENS), in article order, are the passages the judge sees (most XSum
-articles fit whole).
+Data (default: all of these): QAGS-XSum (239 BBC summary sentences judged by three people each; files in its
+row format, `{"article", "summary_sentences": [{"sentence", "responses": [{"response": "yes"|"no"}, ...]}]}`,
+the label being the majority vote); evals/support.yaml (a .yaml file: sentences the bundled models wrote, each
+judged by reading the one passage it cited); and the held-out split of FRANK and of the SummaC subsets (a
+file under consistency/: the pairs training.pairs puts in "test", by article, which the checker never saw; a
+claim against its whole premise). A QAGS sentence is judged the way an answer sentence is: the article is
+chunked as the index would chunk it (RAG_CHUNK_SIZE / RAG_CHUNK_OVERLAP tokens), its chunks are ranked by
+MiniLM similarity to the sentence, and the best that fit the answer prompt's budget (RAG_CONTEXT_TOKENS), in
+article order, are the passages the judge sees (most XSum articles fit whole).
 
 Judges: `lexical` (the old check: rules, then the share of content words in the best passage), `judge`
-(rules, then the bundled model's yes/no log-probabilities), for each `--bundled-model`, and `checker` (the
-trained cross-encoder, rag.answering.checker: its best score over the passages, at its card's threshold); the
-model's score is also taken without the rules, to show what each stage adds. Measures, with "unsupported" as
-the positive class: balanced accuracy, precision and recall of "unsupported", at the shipped threshold on the whole set,
-with a threshold chosen on the even-numbered sentences and reported on the odd-numbered ones, and at a few fixed
-thresholds (on the whole set and on each half).
+(rules, then the bundled model's yes/no log-probabilities), for each `--bundled-model`, and `checker` (rules,
+then the trained cross-encoder, rag.answering.checker, at its card's threshold: as answers use it); each
+model's score is also taken without the rules ("alone"), to show what each stage adds. Measures, with
+"unsupported" as the positive class: balanced accuracy, precision and recall of "unsupported", ROC AUC and the
+median time per sentence (the checker reads one input per sentence, whatever the passages), at the shipped
+threshold on the whole set, with a threshold chosen on the even-numbered sentences and reported on the
+odd-numbered ones, and at a few fixed thresholds (on the whole set and on each half).
 `--synthetic` adds sentences made unsupported on purpose from the human-supported ones (a number, a weekday,
 a negation, two names swapped) and reports the recall of "unsupported" on each kind.
 """
@@ -40,6 +42,10 @@ from rag.config import Settings
 from rag.types import Passage
 
 DEFAULT_DATA = BENCHDATA / "qags_xsum" / "mturk_xsum.jsonl"
+OUR_SET = Path(__file__).resolve().parent.parent / "evals" / "support.yaml"
+# consistency files whose held-out split (training.pairs.split_of == "test") is reported by default
+HELD_OUT = ["frank", "summac_factcc", "summac_polytope", "summac_summeval", "summac_xsumfaith"]
+DEFAULTS = [DEFAULT_DATA, OUR_SET, *(BENCHDATA / "consistency" / f"{name}.jsonl" for name in HELD_OUT)]
 SWEEP = (0.5, 0.55, 0.6, 0.65, 0.7)  # thresholds every judge is also measured at
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
@@ -71,9 +77,23 @@ def load_labelled(path: Path, limit: int | None) -> list[Case]:
     return cases[:limit] if limit else cases
 
 
+def load_held_out(path: Path, limit: int | None) -> list[Case]:
+    """The test split of a consistency file (`{"premise", "claim", "label"}` a line), as the checker's training
+    split it (by article, training.pairs): claims it never saw, each against its whole premise as one passage."""
+    from training.pairs import labelled, split_of
+
+    cases = []
+    for n, pair in enumerate(p for p in labelled(require(path)) if split_of(p.group) == "test"):
+        passage = Passage(f"{path.stem}-{n}", path.name, 0, len(pair.evidence), pair.evidence, "", "")
+        cases.append(Case(pair.claim, bool(pair.label), [passage]))
+    return cases[:limit] if limit else cases
+
+
 def load_cases(path: Path, settings: Settings, embeddings: Any, limit: int | None) -> list[Case]:
     if path.suffix in (".yaml", ".yml"):
         return load_labelled(path, limit)
+    if path.parent.name == "consistency":
+        return load_held_out(path, limit)
     from rag.answering.answer import select_passages
     from rag.index.chunking import chunk_text, make_splitter
     from rag.types import Hit
@@ -140,6 +160,22 @@ def measures(cases: Sequence[Case], row: str, threshold: float) -> dict[str, flo
     }
 
 
+def roc_auc(cases: Sequence[Case], row: str) -> float:
+    """The chance that an unsupported sentence scores below a supported one (ties count half): how well the
+    score ranks, whatever the threshold.
+
+    >>> cases = [Case("a", True, [], scores={"x": 0.9}), Case("b", False, [], scores={"x": 0.2})]
+    >>> roc_auc(cases, "x")
+    1.0
+    """
+    bad = [c.scores[row] for c in cases if not c.supported]
+    good = [c.scores[row] for c in cases if c.supported]
+    if not bad or not good:
+        return float("nan")
+    wins = sum((b < g) + 0.5 * (b == g) for b in bad for g in good)
+    return round(wins / (len(bad) * len(good)), 4)
+
+
 def sweep(cases: Sequence[Case], row: str, threshold: float) -> dict[str, float]:
     """`measures` at `threshold` on `cases`, with the balanced accuracy of its even and odd halves: a threshold
     that helps on both halves of two sets is not one fitted to a few sentences."""
@@ -182,7 +218,12 @@ def model_scorer(judge: Any) -> Callable[[Case], float]:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks support", description=__doc__)
-    parser.add_argument("--data", action="append", type=Path, help="QAGS-format file (repeatable); default QAGS-XSum")
+    parser.add_argument(
+        "--data",
+        action="append",
+        type=Path,
+        help="a file (repeatable); default: QAGS-XSum, evals/support.yaml, FRANK and SummaC (held out)",
+    )
     parser.add_argument(
         "--judge",
         choices=["lexical", "judge", "both", "checker", "all"],
@@ -209,7 +250,7 @@ def main(argv: list[str]) -> int:
     base = Settings(llm=args.model)
     embeddings = configured_embeddings(base)
     rows: dict[str, float] = {}  # judge row -> its shipped threshold
-    datasets = {str(path): load_cases(path, base, embeddings, args.limit) for path in args.data or [DEFAULT_DATA]}
+    datasets = {str(path): load_cases(path, base, embeddings, args.limit) for path in args.data or DEFAULTS}
     if args.synthetic:  # each variant right after its sentence: the same passages, so the model's cache is reused
         datasets = {name: [x for case in cases for x in [case, *synthetic([case])]] for name, cases in datasets.items()}
     everything = [c for cases in datasets.values() for c in cases]
@@ -223,8 +264,12 @@ def main(argv: list[str]) -> int:
         from rag.answering.checker import FOLDER, Checker
 
         checker = Checker(args.checker or FOLDER)
-        score_all(everything, "checker", lambda c: checker.score(c.sentence, [p.text for p in c.passages]))
-        rows["checker"] = checker.threshold
+        score_all(everything, "checker alone", lambda c: checker.score(c.sentence, [p.text for p in c.passages]))
+        for case in everything:  # as answers use it (rag.answering.judge.CheckerJudge): the rules, then the checker
+            settled = settled_score(case)
+            case.scores["checker"] = case.scores["checker alone"] if settled is None else settled
+            case.seconds["checker"] = case.seconds["checker alone"] if settled is None else 0.0
+        rows["checker"] = rows["checker alone"] = checker.threshold
     judged = args.judge in ("judge", "both", "all")
     models = [] if not judged else (args.bundled_model or ["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"])
     if args.model == "openai":
@@ -250,6 +295,8 @@ def main(argv: list[str]) -> int:
         "bal. acc.",
         "prec. unsup.",
         "rec. unsup.",
+        "ROC AUC",
+        "ms/sentence",
         "tuned t (even)",
         "bal. acc. (odd)",
         "n",
@@ -266,6 +313,7 @@ def main(argv: list[str]) -> int:
             seconds = [c.seconds[row] for c in human]
             per_judge[row] = {
                 **whole,
+                "roc_auc": roc_auc(human, row),
                 "threshold": shipped,
                 "tuned_threshold_even": round(tuned, 4),
                 "odd_at_tuned": held_out,
@@ -284,6 +332,8 @@ def main(argv: list[str]) -> int:
                     f"{whole['balanced_accuracy']:.3f}",
                     f"{whole['precision_unsupported']:.3f}",
                     f"{whole['recall_unsupported']:.3f}",
+                    f"{per_judge[row]['roc_auc']:.3f}",
+                    f"{1000 * median(seconds):.1f}",
                     f"{tuned:.3f}",
                     f"{held_out['balanced_accuracy']:.3f}",
                     str(whole["n"]),
@@ -311,7 +361,7 @@ def main(argv: list[str]) -> int:
     print(f"\nstage 1 settles {results['stage1_share']:.1%} of the sentences without a model")
     path = write_json("support", results)
     if args.json_out:
-        args.json_out.write_text(json.dumps(results, indent=2))
+        args.json_out.write_text(path.read_text(encoding="utf-8"))  # with the machine's context
     if args.scores:
         write_scores(args.scores, datasets)
     print(f"written: {path}")

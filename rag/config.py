@@ -110,11 +110,16 @@ class Settings(BaseSettings):
         "then answers from it), pick (names by number the passage sentence that answers, or none, then answers from "
         "it) or free (answers with citations). Not for extractive answers.",
     )
-    support: Literal["lexical", "judge"] = Field(
-        "lexical",
-        description="How answer sentences are checked: lexical (shared words, names, numbers) or judge (those rules, "
-        "then the answer model asked yes/no; not for extractive answers). Lexical until the judge's measurements "
-        "hold up (docs/benchmarks.md).",
+    support: Literal["lexical", "judge", "checker"] = Field(
+        "checker",
+        description="How answer sentences and summary points are checked: checker (rules for names, numbers and "
+        "quotes, then the support checker trained here, docs/checker.md), lexical (those rules, then shared "
+        "words) or judge (the rules, then the answer model asked yes/no). Extractive answers are quotes and are "
+        "checked lexically. The default agreed best with people (`make bench NAME=support`, docs/benchmarks.md).",
+    )
+    checker_dir: Path | None = Field(
+        None,
+        description="The support checker's folder (model.onnx, tokenizer.json, checker.json); default the shipped one.",
     )
     judge_threshold: float = Field(
         0.5, ge=0, le=1, description="The judge's P(yes) / (P(yes) + P(no)) from which a sentence is supported."

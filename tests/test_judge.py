@@ -122,7 +122,9 @@ def test_with_rag_support_judge_the_judge_decides_and_the_trace_says_how(
     else:
         assert "no sentence" in answer.note
     assert answer.trace["support"] == "judge" and answer.trace["retrieved"] and answer.trace["prompt"]["passages"]
-    lexical = make_pipeline(llm="openai", llm_base_url="http://127.0.0.1:9/v1", chat_model=RunnableLambda(model))
+    lexical = make_pipeline(
+        llm="openai", llm_base_url="http://127.0.0.1:9/v1", support="lexical", chat_model=RunnableLambda(model)
+    )
     assert lexical.ask("How long did Tuesday's talks last?").refused is supported  # the old check: the other way
 
 

@@ -1,10 +1,10 @@
 """The support checker's data: labelled pairs from ../shared/benchdata/consistency/ and synthetic news pairs
 (training.synthetic) from cnn_dailymail/ and realtimeqa/, each split by article into train, val and test.
 
-Every pair is (claim, evidence, label). A long premise (a FRANK or SummaC article, WiCE's evidence) is cut to
-the window of about 150 words that shares most content words with the claim, the size of a passage the
-product cites; a summary labelled supported as a whole gives a pair per sentence (each sentence is supported),
-one labelled unsupported stays whole (which of its sentences is wrong is not known). The split is by a hash of
+Every pair is (claim, evidence, label); the model reads of the evidence only the sentences nearest the claim
+(rag.answering.checker.evidence_for), as the product does. A summary with a long premise (a FRANK or SummaC
+article) labelled supported as a whole gives a pair per sentence (each sentence is supported); one labelled
+unsupported stays whole (which of its sentences is wrong is not known). The split is by a hash of
 the article, so no article is on two sides. QAGS-XSum and evals/support.yaml are never read here: they are
 for validation by the benchmark (`python -m benchmarks support`).
 
@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
-from training.synthetic import Article, Pair, best_window, corpus_pairs, sentences
+from training.synthetic import Article, Pair, corpus_pairs, sentences
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHDATA = Path(os.environ.get("BENCHDATA", ROOT.parent / "shared" / "benchdata"))
@@ -39,7 +39,7 @@ LABELLED = [
     "esnli_test",
 ]
 SPLITS = ("train", "val", "test")
-LONG_PREMISE_WORDS = 200  # a premise longer than this is cut to the claim's best window
+LONG_PREMISE_WORDS = 200  # a supported summary of a premise longer than this gives a pair per sentence
 
 
 def split_of(group: str) -> str:
@@ -66,7 +66,7 @@ def labelled(path: Path) -> Iterator[Pair]:
             continue
         parts = sentences(claim) if label == 1 else [claim]
         for part in parts or [claim]:
-            yield Pair(part, best_window(part, premise), label, kind, group)
+            yield Pair(part, premise, label, kind, group)
 
 
 def cnn_articles(limit: int | None = None) -> list[Article]:

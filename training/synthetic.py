@@ -9,6 +9,7 @@ in one way the window does not support is a claim it does not:
 - `negation`: "was" made "was not" (or a "not" taken out);
 - `roles`: two names of the sentence swapped (who did what to whom);
 - `detail`: a detail the window does not state added ("left London" -> "left London early");
+- `clause`: a clause of another article's sentence added (", after talks with the unions");
 - `elsewhere`: a sentence from elsewhere in the article, not in the window, that shares words with it;
 - `other`: the sentence of another article on the same subject that shares most words with the window.
 
@@ -33,6 +34,7 @@ from rag.text import content_words, sentence_spans
 
 WINDOW_WORDS = 150  # about 200 tokens: the size of a passage the product cites
 MIN_WORDS, MAX_WORDS = 8, 45  # sentences outside this are not used as claims
+NEAR_COPIES = 2  # changed copies made of each sentence (training.checker caps how many of each kind it reads)
 
 _WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 _MONTHS = [
@@ -138,19 +140,20 @@ def article_pairs(article: Article, rng: random.Random, others: Sequence[Article
             ("negation", negate(claim)),
             ("roles", swap_roles(claim)),
             ("detail", add_detail(claim, window, rng)),
+            ("clause", add_clause(claim, window, others, rng)),
         ]
         possible = [(kind, text) for kind, text in changes if text and text != claim]
-        made += [(text, 0, kind) for kind, text in rng.sample(possible, min(3, len(possible)))]
+        made += [(text, 0, kind) for kind, text in rng.sample(possible, min(NEAR_COPIES, len(possible)))]
         outside = [i for i in usable if i < first or i >= end]
-        if outside:
+        if outside and (not others or rng.random() < 0.5):
             wanted = content_words(window)
             made.append((sents[max(outside, key=lambda i: len(wanted & content_words(sents[i])))], 0, "elsewhere"))
-        if others:
+        elif others:
             made.append((other_sentence(window, others, rng), 0, "other"))
         pairs += [Pair(text, window, label, kind, article.id) for text, label, kind in made if text]
     for highlight in article.highlights:
         if MIN_WORDS <= len(highlight.split()) <= MAX_WORDS:
-            pairs.append(Pair(highlight, best_window(highlight, article.text), 1, "highlight", article.id))
+            pairs.append(Pair(highlight, article.text, 1, "highlight", article.id))
     return pairs
 
 
@@ -249,6 +252,22 @@ def add_detail(claim: str, window: str, rng: random.Random) -> str | None:
     if not fresh or not claim.endswith("."):
         return None
     return f"{claim[:-1]} {rng.choice(fresh)}."
+
+
+def add_clause(claim: str, window: str, others: Sequence[Article], rng: random.Random, tries: int = 10) -> str | None:
+    """The trailing clause of a sentence of another article (", after ...", ", which ...") added to `claim`,
+    when the window holds few of its words: a plausible detail that the evidence does not state."""
+    if not claim.endswith(".") or _TRAILING.search(claim.rstrip(".")):
+        return None
+    held = content_words(window)
+    for other in rng.sample(list(others), min(tries, len(others))):
+        for sentence, _ in _claims(other.text):
+            found = _TRAILING.search(sentence.rstrip("."))
+            if found and 3 <= len(found.group(0).split()) <= 12:
+                words = content_words(found.group(0))
+                if len(words - held) >= 2:
+                    return f"{claim[:-1]}{found.group(0)}."
+    return None
 
 
 def other_sentence(window: str, others: Sequence[Article], rng: random.Random, tries: int = 20) -> str | None:

@@ -63,7 +63,15 @@ class Answer:
         data = asdict(self)
         data["confidence"] = self.confidence
         data["sentences"] = [
-            {"text": s.text, "citations": s.citations, "supported": s.supported, "flag": s.flag} for s in self.sentences
+            {
+                "text": s.text,
+                "citations": s.citations,
+                "supported": s.supported,
+                "flag": s.flag,
+                "check": s.check,  # what decided: lexical, rules, checker or model
+                "score": round(s.support, 4),  # its score: the checker's P(supported), the lexical share...
+            }
+            for s in self.sentences
         ]
         data["passages"] = [
             {"source": h.source, "start": h.start, "end": h.end, "text": h.text, "copies": list(h.copies)}

@@ -35,6 +35,7 @@ from rag.answering.answer import (
     relevance_refusal,
     select_passages,
 )
+from rag.answering.checker import CheckerUnavailable
 from rag.answering.citations import Sentence, Verdict, Verified, split_sentences, verify
 from rag.answering.evidence import Reply, answer_start, joined_to_its_sentence, parse
 from rag.answering.fallback import Fallback, ModelFailed
@@ -309,7 +310,10 @@ class Answerer:
             return verify(text, passages, self.min_support, question), None, ""
         judge = self.judge
         claims = [without_asked_dates(raw, question) for raw, _ in split_sentences(text)]
-        verdicts, note = Fallback(judge.judge, lambda *_: None, "a lexical check")(claims, passages, question)
+        try:
+            verdicts, note = Fallback(judge.judge, lambda *_: None, "a lexical check")(claims, passages, question)
+        except CheckerUnavailable as e:
+            verdicts, note = None, f"{e}; the lexical check was used instead"
         return verify(text, passages, self.min_support, question, verdicts=verdicts), verdicts, note
 
     def _off_topic(self, verified: Verified, question: str) -> None:
@@ -354,7 +358,7 @@ class Answerer:
             },
             "answerable": None if evidence.answerable is None else round(evidence.answerable, 4),
             **({"pick": evidence.choice.to_json()} if evidence.choice is not None else {}),
-            "support": "judge" if verdicts is not None else "lexical",
+            "support": "lexical" if verdicts is None or self.judge is None else self.judge.name,
             "sentences": [
                 {
                     "text": s.text,

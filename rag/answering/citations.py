@@ -41,7 +41,7 @@ class Verdict:
     supported: bool
     score: float  # 0..1: the lexical share, or the model's P(yes)
     reason: str
-    stage: str  # "rules" (settled without a model), "lexical" or "model"
+    stage: str  # "rules" (settled without a model), "lexical", "model" or "checker"
 
 
 @dataclass
@@ -81,6 +81,7 @@ class Sentence:
     supported: bool = False
     support: float = 0.0  # the lexical share, or the judge's score
     reason: str = ""  # the judge's, when a judge decided
+    check: str = ""  # what decided: "lexical", "rules", "checker" or "model" (a Verdict's stage)
     flag: str = ""  # a warning for the reader, supported or not (a link passed on from an article)
 
 
@@ -216,10 +217,12 @@ def verify(
         ids = list(dict.fromkeys(ids))
         if verdict is not None:  # the judge's rules already refuse a restated question
             supported = bool(valid) and verdict.supported
-            sentences.append(Sentence(raw, ids, supported=supported, support=verdict.score, reason=verdict.reason))
+            sentences.append(
+                Sentence(raw, ids, supported, support=verdict.score, reason=verdict.reason, check=verdict.stage)
+            )
         else:
             supported = bool(valid) and best_cited >= threshold and bool(content_words(claim) - asked)
-            sentences.append(Sentence(raw, ids, supported=supported, support=best_cited))
+            sentences.append(Sentence(raw, ids, supported=supported, support=best_cited, check="lexical"))
         sentences[-1].flag = LINK_FLAG if _LINK.search(raw) else ""
     rendered = " ".join(s.text + "".join(f" [{c}]" for c in s.citations) for s in sentences)
     return Verified(sentences, list(citations.values()), rendered)

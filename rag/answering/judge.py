@@ -1,4 +1,5 @@
-"""The support judge: does a passage support every part of a sentence? Used on answers (not yet on summaries).
+"""The support judge: does a passage support every part of a sentence? Used on model-written answers and
+summary points, as RAG_SUPPORT says (extractive text is quoted, and checked lexically).
 
 Two stages. Stage 1 is deterministic and free: a sentence that states a number or a name the passages lack,
 or only restates the question, is unsupported without asking a model (small models invent figures and
@@ -9,7 +10,9 @@ free text: the score is P(yes) / (P(yes) + P(no)), so it can be thresholded. The
 like the answer prompt (same system text, same numbered passages), so llama.cpp reuses the answer's cached
 prompt and each sentence costs only its own few tokens.
 
-`LexicalJudge` is the old check alone (the share of a sentence's content words found in the passage, see
+`CheckerJudge` is stage 1, then the support checker trained here (rag.answering.checker: a small
+cross-encoder: milliseconds a sentence, with no call to the answer model, so it works the same behind any
+backend). `LexicalJudge` is the old check alone (the share of a sentence's content words found in the passage, see
 rag.answering.citations.support): fast, deterministic, blind to a wrong relation between right words.
 What the model judge still misses is measured in docs/benchmarks.md (`make bench NAME=support`).
 """
@@ -19,12 +22,14 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rag.answering.citations import Verdict, support
 from rag.answering.prompts import ANSWERABLE, JUDGE, format_passages
+from rag.errors import RagError
 from rag.text import content_words, names, numbers
 from rag.types import Passage
 
@@ -34,6 +39,8 @@ TOP_LOGPROBS = 10  # alternatives asked for at the first token: "Yes", "yes", " 
 
 
 class Judge(Protocol):
+    name: str  # what the trace calls it: "lexical", "judge" or "checker" (RAG_SUPPORT's values)
+
     def judge(self, claims: Sequence[str], passages: Sequence[Passage], question: str = "") -> list[Verdict]:
         """A verdict per claim, each against all of `passages` (what the model saw)."""
         ...
@@ -97,6 +104,7 @@ class LexicalJudge:
     """Stage 1, then the share of the claim's content words found in the best single passage."""
 
     threshold: float
+    name: str = "lexical"
 
     def judge(self, claims: Sequence[str], passages: Sequence[Passage], question: str = "") -> list[Verdict]:
         verdicts = []
@@ -111,8 +119,64 @@ class LexicalJudge:
         return verdicts
 
 
+class Scorer(Protocol):
+    """What CheckerJudge needs of rag.answering.checker.Checker (a test's fake enters here)."""
+
+    threshold: float
+
+    def scores(self, pairs: Sequence[tuple[str, Sequence[str]]]) -> list[float]: ...
+
+
+class CheckerJudge:
+    """Stage 1, then the trained support checker's P(supported) of each claim against the passages, at the
+    threshold shipped in its card. `load` gives the checker (rag.answering.checker.Checker) on first use; if its
+    files are missing or damaged, `judge` raises CheckerUnavailable, every time, and the caller checks
+    lexically instead."""
+
+    name = "checker"
+
+    def __init__(self, load: Callable[[], Scorer]) -> None:
+        self._load = load
+        self._checker: Scorer | None = None
+        self._failed: RagError | None = None
+        self._lock = threading.Lock()
+
+    def judge(self, claims: Sequence[str], passages: Sequence[Passage], question: str = "") -> list[Verdict]:
+        settled = [stage_one(claim, passages, question) for claim in claims]
+        asked = [claim for claim, verdict in zip(claims, settled, strict=True) if verdict is None]
+        checker = self.checker()
+        texts = [p.text for p in passages]
+        scores = iter(checker.scores([(claim, texts) for claim in asked]))
+        verdicts = []
+        for verdict in settled:
+            if verdict is None:
+                score = next(scores)
+                supported = score >= checker.threshold
+                said = "supports" if supported else "does not support"
+                reason = f"the checker says the passages {said} it (P={score:.2f})"
+                verdict = Verdict(supported, score, reason, "checker")
+            verdicts.append(verdict)
+        return verdicts
+
+    def checker(self) -> Scorer:
+        """The checker, loaded once; its CheckerUnavailable, logged once and raised on every call."""
+        with self._lock:
+            if self._checker is None and self._failed is None:
+                try:
+                    self._checker = self._load()
+                except RagError as e:
+                    logger.warning("%s", e)
+                    self._failed = e
+            if self._failed is not None:
+                raise self._failed
+            assert self._checker is not None
+            return self._checker
+
+
 class ModelJudge:
     """Stage 1, then a yes/no question to a chat model (an OpenAI-compatible one that returns logprobs)."""
+
+    name = "judge"
 
     def __init__(self, chat_model: Any, threshold: float) -> None:
         self.llm = yes_no(chat_model)

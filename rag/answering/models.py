@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import Runnable, RunnableLambda
@@ -17,10 +18,12 @@ from pydantic import SecretStr
 
 from rag.answering.answerer import llm_condenser, llm_generation
 from rag.answering.bundled import MODELS, ensure_gguf, start_server
+from rag.answering.checker import FOLDER as CHECKER_FOLDER
+from rag.answering.checker import Checker
 from rag.answering.digest import digest
 from rag.answering.extractive import ExtractiveAnswers, ExtractiveSummarizer
 from rag.answering.fallback import Fallback
-from rag.answering.judge import Answerability, Judge, ModelJudge
+from rag.answering.judge import Answerability, CheckerJudge, Judge, ModelJudge
 from rag.answering.pick import Picker
 from rag.answering.prompts import EVIDENCE_PROMPT, PICK_ANSWER, PROMPT
 from rag.answering.summarize import MapReduceSummarizer, Progress, Shown, Summarizer, Summary
@@ -111,10 +114,14 @@ class Backend:
         return llm_condenser(self.chat_model()) if self.uses_model else None
 
     def judge(self) -> Judge | None:
-        """The support judge for answers (the answer model asked yes/no), or None for the lexical check."""
-        if not self.uses_model or self.settings.support != "judge":
+        """The support judge for answers (RAG_SUPPORT: the trained checker, or the answer model asked yes/no),
+        or None for the lexical check."""
+        s = self.settings
+        if not self.uses_model or s.support == "lexical":
             return None
-        return ModelJudge(self.chat_model(), self.settings.judge_threshold)
+        if s.support == "checker":
+            return CheckerJudge(partial(Checker, s.checker_dir or CHECKER_FOLDER))
+        return ModelJudge(self.chat_model(), s.judge_threshold)
 
     def answerability(self) -> Callable[[str, str], float] | None:
         """(formatted passages, question) -> P(the passages answer it), asked of the model; None without one or
@@ -147,6 +154,7 @@ class Backend:
             min_support=s.min_support,
             seconds=s.summary_seconds,
             filler=self.extractive_summarizer,
+            judge=self.judge(),
         )
         summary, note = Fallback(model.summarize, self.extractive_summarizer.summarize, "an extractive summary")(
             articles, title, topic, progress, length, on_note
@@ -205,7 +213,12 @@ class Backend:
         s = self.settings
         llm = self.chat_model().bind(max_completion_tokens=s.summary_max_tokens)
         return MapReduceSummarizer(
-            llm, self.label, budget=s.context_tokens, min_support=s.min_support, seconds=s.summary_seconds
+            llm,
+            self.label,
+            budget=s.context_tokens,
+            min_support=s.min_support,
+            seconds=s.summary_seconds,
+            judge=self.judge(),
         )
 
     def close(self) -> None:

@@ -41,13 +41,15 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable
 
-from rag.answering.citations import Citation, split_sentences, support, verify
+from rag.answering.checker import CheckerUnavailable
+from rag.answering.citations import Citation, Verdict, split_sentences, support, verify
 from rag.answering.prompts import COMPARE, EXAMPLE_BULLETS, MAP, REDUCE, format_passages
 from rag.answering.stopping import StopWhen
 from rag.text import content_words, count_tokens, key_phrases, phrase_stems, sentence_spans
 from rag.types import Passage
 
 if TYPE_CHECKING:
+    from rag.answering.judge import Judge
     from rag.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -241,8 +243,10 @@ class MapReduceSummarizer(Summarizer):
         min_support: float,
         seconds: float = 120.0,
         filler: Summarizer | None = None,
+        judge: Judge | None = None,
     ) -> None:
         self.llm = llm
+        self.judge = judge  # decides which bullets are supported (RAG_SUPPORT); None: the lexical check
         self.model = model
         self.budget = budget
         self.min_support = min_support
@@ -440,7 +444,8 @@ class MapReduceSummarizer(Summarizer):
             if cite_each_article:  # a comparison: cite each article that supports it, whether the model did or not
                 backing += _best_per_source(first, passages, backing, context, self.min_support)
             marked = first + "".join(f" [{n}]" for n in dict.fromkeys(backing or cited))
-            checked = verify(marked, passages, self.min_support, combine=True)
+            verdicts = self._judged(first, [passages[n - 1] for n in dict.fromkeys(backing or cited)] or passages)
+            checked = verify(marked, passages, self.min_support, combine=True, verdicts=verdicts)
             if not checked.sentences or any(_repeats(first, note.text) for note in notes):
                 continue
             sentence = checked.sentences[0]
@@ -457,6 +462,16 @@ class MapReduceSummarizer(Summarizer):
                 )
             )
         return notes
+
+    def _judged(self, sentence: str, passages: list[Passage]) -> list[Verdict] | None:
+        """The judge's verdict on `sentence` against the passages it cites, or None for the lexical check (no
+        judge, or a checker whose files are missing: logged by the judge)."""
+        if self.judge is None:
+            return None
+        try:
+            return self.judge.judge([sentence], passages)
+        except CheckerUnavailable:
+            return None
 
     def _verify_reduced(self, bullets: list[str], notes: list[Note], cite_each_article: bool = False) -> list[Note]:
         """Reduce bullets cite notes; each note's markers become markers of the passages behind it."""
@@ -501,6 +516,7 @@ class SummaryCache:
             "collection": collection,
             "budget": settings.context_tokens,
             "min_support": settings.min_support,
+            **({"support": settings.support} if settings.support != "lexical" else {}),  # earlier keys stay valid
             "files": files,
             "passages": passages,
             "topic": topic,
