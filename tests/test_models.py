@@ -112,7 +112,8 @@ def test_a_locally_hosted_server_is_one_setting_away(
     assert result["model"] == "openai:local-model" and not result["refused"]
     assert set(result["trace"]) == {"retrieved", "prompt", "answerable", "support", "sentences"}
     assert 0 <= result["trace"]["answerable"] <= 1
-    assert result["trace"]["support"] == "lexical" and result["trace"]["retrieved"][0]["dense_rank"]
+    assert result["trace"]["support"] == "checker" and result["trace"]["retrieved"][0]["dense_rank"]
+    assert all(s["check"] in ("checker", "rules") and 0 <= s["score"] <= 1 for s in result["sentences"])
     assert "hearing" in result["answer"].lower()
     assert {Path(c["source"]).name for c in result["citations"]} <= {NEWS, COMMENTARY}
 

@@ -14,8 +14,8 @@ in one way the window does not support is a claim it does not:
 - `other`: the sentence of another article on the same subject that shares most words with the window.
 
 Positives besides the sentence itself: the sentence with a trailing clause or a parenthesis dropped (shorter,
-still supported), and, where the article has them, its human-written highlights against the window that shares
-most of their words (CNN/DailyMail).
+still supported), and, where the article has them, its human-written highlights against the whole article
+(CNN/DailyMail; the model reads the article's sentences nearest the highlight, as it reads any evidence).
 
 Limits: a change can leave a claim that is still true by the window (a number swapped for one the window
 also states in that role, a detail the window implies); the perturbations are English patterns; the labels
@@ -75,25 +75,6 @@ def sentences(text: str) -> list[str]:
     return [" ".join(text[a:b].split()) for a, b in sentence_spans(text)]
 
 
-def windows(sents: Sequence[str], size: int = WINDOW_WORDS) -> list[tuple[int, int]]:
-    """(first, end) sentence ranges of about `size` words, overlapping by half.
-
-    >>> windows(["a b c"] * 6, size=6)
-    [(0, 2), (1, 3), (2, 4), (3, 5), (4, 6)]
-    """
-    spans, start = [], 0
-    while start < len(sents):
-        end, words = start, 0
-        while end < len(sents) and (words < size or end == start):
-            words += len(sents[end].split())
-            end += 1
-        spans.append((start, end))
-        if end >= len(sents):
-            break
-        start = max(start + 1, (start + end) // 2)
-    return spans
-
-
 def window_around(sents: Sequence[str], index: int, size: int = WINDOW_WORDS) -> tuple[int, int]:
     """The sentences around `index` (it included), about `size` words, as many before as after where they fit."""
     first, end = index, index + 1
@@ -106,17 +87,6 @@ def window_around(sents: Sequence[str], index: int, size: int = WINDOW_WORDS) ->
             words += len(sents[end].split())
             end += 1
     return first, end
-
-
-def best_window(claim: str, text: str, size: int = WINDOW_WORDS) -> str:
-    """The window of `text` that shares most content words with `claim` (where its evidence most likely is)."""
-    sents = sentences(text)
-    if not sents:
-        return text
-    wanted = content_words(claim)
-    spans = windows(sents, size)
-    first, end = max(spans, key=lambda s: len(wanted & content_words(" ".join(sents[s[0] : s[1]]))))
-    return " ".join(sents[first:end])
 
 
 def article_pairs(article: Article, rng: random.Random, others: Sequence[Article] = (), claims: int = 2) -> list[Pair]:

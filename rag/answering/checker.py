@@ -37,9 +37,9 @@ def evidence_for(claim: str, texts: Sequence[str], words: int = EVIDENCE_WORDS) 
     """The sentences of `texts` that share most content words with `claim` (the longer sentence last among
     ties), added until about `words` words, joined in their order in `texts`.
 
-    >>> evidence_for("Talks lasted five hours.", ["Rain fell. Talks lasted five hours on Monday. Nobody spoke."], 8)
+    >>> evidence_for("Talks lasted five hours.", ["Rain fell. Talks lasted five hours on Monday. Nobody spoke."], 6)
     'Talks lasted five hours on Monday.'
-    >>> evidence_for("Talks lasted five hours.", ["Rain fell. Talks lasted five hours on Monday. Nobody spoke."], 9)
+    >>> evidence_for("Talks lasted five hours.", ["Rain fell. Talks lasted five hours on Monday. Nobody spoke."], 7)
     'Rain fell. Talks lasted five hours on Monday.'
     """
     found = [" ".join(t[a:b].split()) for t in texts for a, b in sentence_spans(t)]

@@ -39,7 +39,7 @@ class Verdict:
     """A support judge's decision on one claim (rag.answering.judge)."""
 
     supported: bool
-    score: float  # 0..1: the lexical share, or the model's P(yes)
+    score: float  # 0..1: the lexical share, the checker's P(supported) or the model's P(yes)
     reason: str
     stage: str  # "rules" (settled without a model), "lexical", "model" or "checker"
 
@@ -79,7 +79,7 @@ class Sentence:
     text: str  # without citation markers
     citations: list[int] = field(default_factory=list)  # passage numbers as written by the model
     supported: bool = False
-    support: float = 0.0  # the lexical share, or the judge's score
+    support: float = 0.0  # the lexical share, or the judge's (the checker's) score
     reason: str = ""  # the judge's, when a judge decided
     check: str = ""  # what decided: "lexical", "rules", "checker" or "model" (a Verdict's stage)
     flag: str = ""  # a warning for the reader, supported or not (a link passed on from an article)

@@ -49,6 +49,7 @@ class Backend:
         self._chat_model = chat_model
         self._server: Any = None  # the bundled llama.cpp server, while it runs
         self._lock = threading.Lock()
+        self._checker = CheckerJudge(partial(Checker, settings.checker_dir or CHECKER_FOLDER))  # loads on first use
 
     @property
     def label(self) -> str:
@@ -120,7 +121,7 @@ class Backend:
         if not self.uses_model or s.support == "lexical":
             return None
         if s.support == "checker":
-            return CheckerJudge(partial(Checker, s.checker_dir or CHECKER_FOLDER))
+            return self._checker  # one per backend: the model is loaded once, for answers and summaries
         return ModelJudge(self.chat_model(), s.judge_threshold)
 
     def answerability(self) -> Callable[[str, str], float] | None:

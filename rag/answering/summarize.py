@@ -444,7 +444,7 @@ class MapReduceSummarizer(Summarizer):
             if cite_each_article:  # a comparison: cite each article that supports it, whether the model did or not
                 backing += _best_per_source(first, passages, backing, context, self.min_support)
             marked = first + "".join(f" [{n}]" for n in dict.fromkeys(backing or cited))
-            verdicts = self._judged(first, [passages[n - 1] for n in dict.fromkeys(backing or cited)] or passages)
+            verdicts = self._judged(first, passages)
             checked = verify(marked, passages, self.min_support, combine=True, verdicts=verdicts)
             if not checked.sentences or any(_repeats(first, note.text) for note in notes):
                 continue
@@ -464,8 +464,9 @@ class MapReduceSummarizer(Summarizer):
         return notes
 
     def _judged(self, sentence: str, passages: list[Passage]) -> list[Verdict] | None:
-        """The judge's verdict on `sentence` against the passages it cites, or None for the lexical check (no
-        judge, or a checker whose files are missing: logged by the judge)."""
+        """The judge's verdict on `sentence` against the passages of this step (as an answer sentence is judged
+        against all the model saw: a point that cites the wrong one still has its support found), or None for
+        the lexical check (no judge, or a checker whose files are missing: logged by the judge)."""
         if self.judge is None:
             return None
         try:
