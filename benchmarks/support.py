@@ -209,6 +209,15 @@ def settled_score(case: Case) -> float | None:
     return None if verdict is None else verdict.score
 
 
+def with_rules(cases: list[Case], alone: str, row: str) -> None:
+    """Row `row`: the two stages, as answers are checked: the score stage 1 settles a case with (no time), else
+    the model's score in row `alone` (and its time)."""
+    for case in cases:
+        settled = settled_score(case)
+        case.scores[row] = case.scores[alone] if settled is None else settled
+        case.seconds[row] = case.seconds[alone] if settled is None else 0.0
+
+
 def model_scorer(judge: Any) -> Callable[[Case], float]:
     """The model's score alone (no rules) for a case: P(yes) / (P(yes) + P(no))."""
     from rag.answering.prompts import format_passages
@@ -265,10 +274,7 @@ def main(argv: list[str]) -> int:
 
         checker = Checker(args.checker or FOLDER)
         score_all(everything, "checker alone", lambda c: checker.score(c.sentence, [p.text for p in c.passages]))
-        for case in everything:  # as answers use it (rag.answering.judge.CheckerJudge): the rules, then the checker
-            settled = settled_score(case)
-            case.scores["checker"] = case.scores["checker alone"] if settled is None else settled
-            case.seconds["checker"] = case.seconds["checker alone"] if settled is None else 0.0
+        with_rules(everything, "checker alone", "checker")  # as answers use it (rag.answering.judge.CheckerJudge)
         rows["checker"] = rows["checker alone"] = checker.threshold
     judged = args.judge in ("judge", "both", "all")
     models = [] if not judged else (args.bundled_model or ["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"])
@@ -280,11 +286,7 @@ def main(argv: list[str]) -> int:
         label = backend.label
         judge = ModelJudge(backend.chat_model(), threshold=0.5)
         score_all(everything, f"{label} alone", model_scorer(judge))
-        for case in everything:  # two stages: the rules settle a sentence before the model is asked
-            settled = settled_score(case)
-            alone = f"{label} alone"
-            case.scores[f"{label} + rules"] = case.scores[alone] if settled is None else settled
-            case.seconds[f"{label} + rules"] = case.seconds[alone] if settled is None else 0.0
+        with_rules(everything, f"{label} alone", f"{label} + rules")
         rows[f"{label} alone"] = rows[f"{label} + rules"] = 0.5
         backend.close()
 

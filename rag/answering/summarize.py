@@ -517,7 +517,8 @@ class SummaryCache:
             "collection": collection,
             "budget": settings.context_tokens,
             "min_support": settings.min_support,
-            **({"support": settings.support} if settings.support != "lexical" else {}),  # earlier keys stay valid
+            # the check; absent for lexical (the check before there was a choice), so its keys stay valid
+            **({"support": settings.support} if settings.support != "lexical" else {}),
             "files": files,
             "passages": passages,
             "topic": topic,
