@@ -33,6 +33,7 @@ from pydantic import ValidationError
 from rag import Answer, Citation, Pipeline, RagError, Settings, Summary, history
 from rag.errors import ReadOnlyError, describe_error
 from rag.intents import Digest, Timeline, read_request
+from rag.terminal import visible
 from rag.text import also_in, md_text
 from rag.types import Dates, Entry
 
@@ -66,8 +67,9 @@ def get_pipeline(backend: str, base_url: str, model: str, environment: tuple[tup
 
 
 def plain(text: str, container: Any = None, *, style: str = "", suffix: str = "") -> None:
-    """Untrusted text shown as text (escaped HTML; line breaks kept); `suffix` is trusted HTML after it."""
-    body = f'<div style="white-space: pre-wrap; {style}">{html.escape(text)}{suffix}</div>'
+    """Untrusted text shown as text (escaped HTML, invisible characters shown as escapes; line breaks kept);
+    `suffix` is trusted HTML after it."""
+    body = f'<div style="white-space: pre-wrap; {style}">{html.escape(visible(text))}{suffix}</div>'
     (container or st).html(body)
 
 
@@ -86,8 +88,9 @@ def excerpt(text: str, start: int, end: int, window: int = 500) -> str:
     """HTML of the article around a quote, the quote highlighted."""
     a, b = max(0, text.rfind(" ", 0, max(0, start - window)) + 1), text.find(" ", end + window)
     b = len(text) if b < 0 else b
-    part = "…" * (a > 0) + html.escape(text[a:start])
-    part += f"<mark>{html.escape(text[start:end])}</mark>" + html.escape(text[end:b]) + "…" * (b < len(text))
+    part = "…" * (a > 0) + html.escape(visible(text[a:start]))
+    part += f"<mark>{html.escape(visible(text[start:end]))}</mark>" + html.escape(visible(text[end:b]))
+    part += "…" * (b < len(text))
     return f'<div style="white-space: pre-wrap; line-height: 1.5">{part}</div>'
 
 

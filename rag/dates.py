@@ -45,6 +45,29 @@ def iso_date(value: Any) -> str:
         return ""
 
 
+def user_date(value: str, name: str) -> str:
+    """A date a user gave for option `name`, checked strictly: YYYY-MM-DD and nothing else. A datetime is refused
+    rather than cut to its day (articles are dated by the day, so its time could not be honoured).
+
+    >>> user_date("2024-03-04", "--since")
+    '2024-03-04'
+    >>> user_date("2025-06-10; DROP TABLE", "--since")
+    Traceback (most recent call last):
+    rag.errors.RagError: --since must be a date like 2024-03-04, not '2025-06-10; DROP TABLE'
+    >>> user_date("2025-06-10T08:00", "--until")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    rag.errors.RagError: --until takes a date like 2024-03-04 (articles are dated by the day, not the hour), not ...
+    """
+    text = value.strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) and (day := iso_date(text)):
+        return day
+    try:
+        dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise RagError(f"{name} must be a date like 2024-03-04, not {value!r}") from None
+    raise RagError(f"{name} takes a date like 2024-03-04 (articles are dated by the day, not the hour), not {value!r}")
+
+
 def date_range(since: str, until: str, prefix: str = "--") -> Dates | None:
     """The range from `since` to `until` as given by a user (ISO dates, "" for open), checked; None when neither
     is given. Errors name the options as `prefix` + since/until.
@@ -54,9 +77,7 @@ def date_range(since: str, until: str, prefix: str = "--") -> Dates | None:
     """
     checked = {}
     for name, value in (("since", since), ("until", until)):
-        checked[name] = iso_date(value) if value else ""
-        if value and not checked[name]:
-            raise RagError(f"{prefix}{name} must be a date like 2024-03-04, not {value!r}")
+        checked[name] = user_date(value, prefix + name) if value else ""
     if checked["since"] and checked["until"] and checked["since"] > checked["until"]:
         raise RagError(f"{prefix}since ({checked['since']}) is after {prefix}until ({checked['until']})")
     return Dates(**checked) or None
@@ -64,11 +85,7 @@ def date_range(since: str, until: str, prefix: str = "--") -> Dates | None:
 
 def as_of_date(value: str, name: str = "--as-of") -> dt.date | None:
     """The reference day for relative phrases as given by a user ("" for today), checked."""
-    if not value:
-        return None
-    if not (day := iso_date(value)):
-        raise RagError(f"{name} must be a date like 2024-03-04, not {value!r}")
-    return dt.date.fromisoformat(day)
+    return dt.date.fromisoformat(user_date(value, name)) if value else None
 
 
 def phrase_dates(question: str, as_of: dt.date) -> tuple[Dates | None, str]:

@@ -41,6 +41,11 @@ def describe_error(error: Exception) -> str:
         for err in error.errors():
             message = err["msg"].removeprefix("Value error, ")
             names = "_".join(map(str, err["loc"])).upper()
+            if error.title == "Settings" and len(err["loc"]) == 1:
+                from rag.config import allowed_range
+
+                if allowed := allowed_range(str(err["loc"][0])):
+                    message = f"{message} (allowed: {allowed})"
             problems.append(f"RAG_{names}: {message}" if names else message)
         return "; ".join(problems)
     return f"{type(error).__name__}: {str(error).splitlines()[0][:200]}" if str(error) else type(error).__name__

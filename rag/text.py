@@ -29,6 +29,8 @@ from typing import Any
 import Stemmer
 import tiktoken
 
+from rag.terminal import visible
+
 _URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
 
 
@@ -221,12 +223,13 @@ _MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$=])")
 
 def md_text(text: str) -> str:
     r"""Untrusted `text` for anything that renders Markdown (Streamlit, a chat client of the HTTP API): every
-    Markdown character escaped (no links, images, colours or emoji codes), control characters dropped.
+    Markdown character escaped (no links, images, colours or emoji codes), control characters dropped, invisible
+    ones shown (rag.terminal.visible).
 
     >>> md_text("![x](http://a.b/c.png) :red[no]")
     '\\!\\[x\\]\\(http\\://a\\.b/c\\.png\\) \\:red\\[no\\]'
     """
-    return _MARKDOWN.sub(r"\\\1", re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "", text))
+    return _MARKDOWN.sub(r"\\\1", visible(re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "", text)))
 
 
 def also_in(copies: Sequence[str], shown: int = 3) -> str:

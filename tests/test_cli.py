@@ -46,6 +46,30 @@ def test_bad_settings_and_arguments_are_one_line_errors(tmp_path: Path) -> None:
     assert code == 2 and "does not exist" in err
     code, _, err = run_cli("search", "x", "-k", "0", cwd=tmp_path)
     assert code == 2 and "-k must be at least 1" in err
+    code, _, err = run_cli("search", "x", env={"RAG_MAX_FILE_MB": "1e308"}, cwd=tmp_path)
+    assert code == 2 and err.count("\n") == 1 and "RAG_MAX_FILE_MB" in err and "allowed: above 0 up to" in err
+
+
+def test_every_number_setting_has_a_range_that_absurd_values_are_told() -> None:
+    """1e308 (or -1e308) for any number setting is refused naming the setting and its range, before anything
+    multiplies it into an overflow."""
+    from pydantic import ValidationError
+
+    from rag.config import Settings, allowed_range
+    from rag.errors import describe_error
+
+    numbers = [n for n in Settings.model_fields if allowed_range(n)]
+    assert {"k", "max_file_mb", "llm_timeout", "candidates", "prompt_tokens"} <= set(numbers)
+    for name in numbers:
+        assert " to " in allowed_range(name), name  # bounded on both sides
+        for absurd in ("1e308", "-1e308"):
+            try:
+                Settings(_env_file=None, **{name: absurd})  # type: ignore[arg-type]
+            except ValidationError as e:
+                message = describe_error(e)
+                assert f"RAG_{name.upper()}" in message and "(allowed: " in message, message
+            else:
+                raise AssertionError(f"{name}={absurd} was accepted")
 
 
 def test_control_characters_from_articles_are_shown_not_obeyed(corpus: Path, tmp_path: Path) -> None:
@@ -59,3 +83,20 @@ def test_control_characters_from_articles_are_shown_not_obeyed(corpus: Path, tmp
     assert "\\x1b[2J\\x1b[31mwas cut\\x07" in out
     code, out, _ = run_cli("search", "sardine quota Lisbon", "-k", "1", "--json", env=env, cwd=tmp_path)
     assert "\x1b" not in out and json.loads(out)[0]["text"].count("\x1b") == 2  # JSON escapes them itself
+
+
+def test_invisible_characters_and_line_breaks_in_names_are_shown_escaped(corpus: Path, tmp_path: Path) -> None:
+    """A file name with a line break and a right-to-left override, and article text with a zero-width space and
+    an override: the terminal shows each as an escape, so nothing reorders or hides what is printed."""
+    name = "walrus\nreport\u202etxt.txt"
+    (corpus / name).write_text("The walrus\u200b census \u202ecounted twelve animals on the ice floe.\n")
+    env = {"RAG_CORPUS_DIR": str(corpus), "RAG_DATA_DIR": str(tmp_path / "data"), "RAG_LLM": "extractive"}
+    code, out, err = run_cli("ingest", env=env, cwd=tmp_path)
+    assert code == 0, err
+    code, out, err = run_cli("search", "walrus census ice floe", "-k", "1", env=env, cwd=tmp_path)
+    assert code == 0, err
+    assert "\u202e" not in out and "\u200b" not in out
+    assert "walrus\\nreport\\u202etxt.txt" in out and "walrus\\u200b census \\u202ecounted" in out
+    code, out, err = run_cli("ask", "How many animals did the walrus census count?", env=env, cwd=tmp_path)
+    assert code == 0, err
+    assert "\u202e" not in out and "walrus\\nreport\\u202etxt.txt" in out

@@ -129,11 +129,16 @@ def test_the_cli_takes_since_and_until_and_refuses_bad_dates(corpus: Path, tmp_p
     env = {"RAG_CORPUS_DIR": str(corpus), "RAG_DATA_DIR": str(tmp_path / "data"), "RAG_LLM": "extractive"}
     assert run_cli("ingest", "--quiet", env=env)[0] == 0
     code, out, _ = run_cli(
-        "search", "harbour repairs", "--since", "2024/02/01", "--until", "2024-12-31", "--json", env=env
+        "search", "harbour repairs", "--since", "2024-02-01", "--until", "2024-12-31", "--json", env=env
     )
     assert code == 0 and {Path(h["source"]).name for h in json.loads(out)} == {"march.md"}
     code, _, err = run_cli("search", "harbour", "--since", "last tuesday", env=env)
     assert code == 2 and err.strip() == "error: --since must be a date like 2024-03-04, not 'last tuesday'"
+    for almost in ("2025-06-10; DROP TABLE", "2024/02/01", "2024-02-01 junk"):  # ISO dates only, whole
+        code, _, err = run_cli("search", "harbour", "--since", almost, env=env)
+        assert code == 2 and err.strip() == f"error: --since must be a date like 2024-03-04, not {almost!r}"
+    code, _, err = run_cli("search", "harbour", "--until", "2025-06-10T08:00", env=env)  # not cut to its day
+    assert code == 2 and "dated by the day" in err and err.count("\n") == 1
     code, _, err = run_cli("ask", "harbour?", "--since", "2024-05-01", "--until", "2024-01-01", env=env)
     assert code == 2 and "is after --until" in err
 

@@ -6,6 +6,7 @@ The vector check is rag.index.recall's sampled recall of the HNSW graph.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sqlite3
 from dataclasses import asdict, dataclass
@@ -97,18 +98,23 @@ def _check_corpus(done: dict[str, Any], corpus: Path) -> Finding:
     present = {rel for rel, _ in found.files}
     new = present - set(done)
     gone = set(done) - present
-    changed = {rel for rel, path in found.files if rel in done and _mtime(path) > done[rel].indexed_at}
+    changed = {rel for rel, path in found.files if rel in done and _changed(path, done[rel])}
     if new or gone or changed:
         detail = f"{len(new)} new, {len(changed)} changed, {len(gone)} removed since the last ingest"
         return Finding("corpus", False, detail, INGEST)
     return Finding("corpus", True, f"{len(present)} files, all indexed")
 
 
-def _mtime(path: Path) -> float:
+def _changed(path: Path, entry: Any) -> bool:
+    """Whether the file differs from what was indexed: its content hash, as ingest compares it, read only when it
+    was modified after the ingest (a touched file whose content is the same is not changed). A file that cannot
+    be read counts as changed: ingest will say why."""
     try:
-        return path.stat().st_mtime
+        if path.stat().st_mtime <= entry.indexed_at:
+            return False
+        return bool(hashlib.sha256(path.read_bytes()).hexdigest() != entry.sha256)
     except OSError:
-        return 0.0
+        return True
 
 
 def repair(index: Index, findings: list[Finding]) -> list[str]:

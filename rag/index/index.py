@@ -188,8 +188,8 @@ class Index:
         return self.manifest.about()
 
     def require(self) -> None:
-        """Raise unless some file is indexed; one row looked up (on a Chroma server, the chunks counted), cheap
-        enough for every search."""
+        """Raise unless some file is indexed and its vectors are there: one row looked up and the chunks counted,
+        cheap enough for every search."""
         if not (self.store.count() if self.shared else self.manifest.any_done()):
             if self.manifest.collections() - {self.collection_name}:
                 raise RagError(
@@ -198,6 +198,11 @@ class Index:
                 )
             raise RagError(
                 f"the index is empty; put articles in {self.settings.corpus_dir} and run `python -m rag ingest`"
+            )
+        if not self.shared and (not (self.settings.data_dir / "chroma").is_dir() or self.store.count() == 0):
+            raise RagError(
+                f"the vector store in {self.settings.data_dir / 'chroma'} is missing or empty, yet the manifest lists "
+                "indexed files (was it deleted?); run `python -m rag ingest` to index them again"
             )
 
     def sources(self, dates: Dates) -> set[str]:

@@ -27,6 +27,7 @@ from rag.errors import describe_error
 from rag.index import documents, duplicates
 from rag.index.chunking import chunk_text
 from rag.index.store import chunk_counts, iter_chunks
+from rag.terminal import one_line
 from rag.types import Entry, day_number
 
 logger = logging.getLogger(__name__)
@@ -80,9 +81,9 @@ class IngestReport:
             f"{len(self.skipped)} skipped, {self.unchanged} unchanged; {self.chunks_embedded} chunks embedded, "
             f"{self.chunks_total} in the index; {self.seconds:.1f} s"
         )
-        notes = [f"  skipped {s['path']}: {s['reason']}" for s in self.skipped]
+        notes = [f"  skipped {one_line(s['path'])}: {s['reason']}" for s in self.skipped]
         if self.repaired:
-            notes.append(f"  repaired after an interrupted ingest: {', '.join(self.repaired)}")
+            notes.append(f"  repaired after an interrupted ingest: {', '.join(map(one_line, self.repaired))}")
         if self.rebuilt:
             notes.append("  the index was rebuilt (new chunker or embedding settings, or --rebuild)")
         if self.vectors_rebuilt:
@@ -127,16 +128,21 @@ def scan(corpus: Path) -> Scan:
     for folder, dirs, names in os.walk(corpus, onerror=unreadable):
         base = Path(folder)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in [d for d in dirs if (base / d).is_symlink()]:
+        try:
+            links = [d for d in dirs if (base / d).is_symlink()]
+            kinds = {name: (base / name).is_symlink() for name in names if not name.startswith(".")}
+        except OSError as e:  # listed but not entered (a folder of mode 0600): nothing in it can be looked at
+            unreadable(OSError(e.errno, e.strerror, folder))
+            dirs[:] = []
+            continue
+        for name in links:
             dirs.remove(name)
             rel = (base / name).relative_to(corpus).as_posix()
             found.skipped.append({"path": rel, "reason": _link_reason(base / name, root, folder=True)})
-        for name in names:
-            if name.startswith("."):
-                continue
+        for name, link in kinds.items():
             path = base / name
             rel = path.relative_to(corpus).as_posix()
-            reason = _link_reason(path, root) if path.is_symlink() else ""
+            reason = _link_reason(path, root) if link else ""
             if not reason and not _is_regular(path):
                 reason = "not a regular file (a pipe, socket or device); not read"
             if reason:

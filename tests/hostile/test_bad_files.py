@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -123,6 +124,24 @@ def test_an_unreadable_folder_is_reported_and_its_indexed_files_stay(
     assert report.skipped == [{"path": "locked", "reason": "folder cannot be read (Permission denied)"}]
     assert report.removed == [] and "locked/kept.txt" in pipeline.index.files()
     assert pipeline.search("Okapi census", k=1)[0].source.endswith("kept.txt")
+
+
+def test_a_folder_that_lists_but_cannot_be_entered_is_skipped_with_a_reason(
+    make_pipeline: Callable[..., Pipeline], corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (corpus / "sealed").mkdir()
+    (corpus / "sealed" / "inside.txt").write_text("The walrus count rose to twelve.")
+    real = os.stat
+
+    def stat(path: Any, *args: Any, **kwargs: Any) -> Any:  # root enters anything: simulate a folder of mode 0600
+        if Path(path).parent.name == "sealed":
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    report = make_pipeline().ingest()
+    assert report.skipped == [{"path": "sealed", "reason": "folder cannot be read (Permission denied)"}]
+    assert NEWS in report.added
 
 
 def test_the_cli_ingest_exits_0_and_lists_every_skip(corpus: Path, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -89,6 +90,32 @@ def test_a_wrong_bm25_index_is_found_and_repaired(make_pipeline: Callable[..., P
     assert make_pipeline().search(QUERY, k=1)[0].bm25_rank == 1
 
 
+def test_a_deleted_vector_store_is_an_error_naming_the_fix(indexed: dict[str, str]) -> None:
+    shutil.rmtree(Path(indexed["RAG_DATA_DIR"]) / "chroma")
+    for command in (["search", QUERY], ["ask", "Where were the talks held?"]):
+        _one_line_error(*run_cli(*command, env=indexed), "missing or empty", "python -m rag ingest")
+    code, _, err = run_cli("ingest", "--quiet", env=indexed)
+    assert code == 0, err
+    code, out, err = run_cli("search", QUERY, "-k", "1", env=indexed)
+    assert code == 0 and "[1]" in out, err
+
+
+def test_check_compares_content_not_modification_times(make_pipeline: Callable[..., Pipeline], corpus: Path) -> None:
+    pipeline = make_pipeline()
+    pipeline.ingest()
+    article = next(corpus.glob("*.txt"))
+    later = time.time() + 60
+    os.utime(article, (later, later))  # touched, content the same
+    corpus_finding = next(f for f in pipeline.check()[0] if f.part == "corpus")
+    assert corpus_finding.ok, corpus_finding.detail
+    article.write_text(article.read_text() + "\nOne more line.\n")
+    os.utime(article, (later + 1, later + 1))
+    corpus_finding = next(f for f in pipeline.check()[0] if f.part == "corpus")
+    assert not corpus_finding.ok and "1 changed" in corpus_finding.detail
+    pipeline.ingest()
+    assert all(f.ok for f in pipeline.check()[0] if f.part == "corpus")  # the fix it names clears it
+
+
 def _private_mount(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Run `script` (sh) in a private mount namespace, so its mounts vanish with it (needs root)."""
     if os.geteuid() != 0 or shutil.which("unshare") is None:
@@ -150,6 +177,7 @@ cp -a {data}.copy/. {data}/
 
 CHAT_SCRIPT = """
 import sys
+import time
 from streamlit.testing.v1 import AppTest
 
 at = AppTest.from_file(sys.argv[1], default_timeout=120)
