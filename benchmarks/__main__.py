@@ -14,6 +14,7 @@ NAMES = {
     "support": "the support judge (lexical, bundled models) against human labels (QAGS-XSum) and synthetic errors",
     "check": "what the sampled recall check of the vector graph costs and sees: SciFact, and SciFact with a crowd",
     "qa": "right answers, refusals and latency on RealTime QA 2024 and the seed set: cited vs a LangChain chain",
+    "context": "whether the sentence context still holds the answer (no model): RealTime QA, per prompt budget",
     "relevance": "whether answer sentences relate to the question (MiniLM): RealTime QA answers vs unrelated, obeyed",
     "archive": "a year of news (RealTime QA 2024): import, ingest, one more week, search with dates, recall@5",
     "duplicates": "near-duplicate groups (MinHash) in RealTime QA 2024 whole: counts, sizes, pairs to read",

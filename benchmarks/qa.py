@@ -6,8 +6,9 @@ Sets: the RealTime QA 2024 dev set (evals/realtimeqa.yaml, weekly setting: each 
 (evals/seed.yaml over corpus/). Systems, each on the same corpora, questions and machine:
 
 - `cited-1.5b`, `cited-0.5b`, `cited-extractive`: cited as shipped (Pipeline.ask) with that backend;
-  `cited-evidence-1.5b` / `-0.5b`, `cited-pick-1.5b` / `-0.5b` (not in the default run): with evidence-first or
-  pick-first answers;
+  `cited-chunks-1.5b` / `-0.5b` (not in the default run): with whole passages in the prompt instead of their
+  sentences (RAG_CONTEXT=passages, the context before issue 39); `cited-evidence-1.5b` / `-0.5b`,
+  `cited-pick-1.5b` / `-0.5b`: with evidence-first or pick-first answers;
 - `langchain-1.5b`: a plain LangChain tutorial chain with the bundled 1.5B: the same files, split by
   RecursiveCharacterTextSplitter (1,000 / 200 characters) into Chroma with MiniLM, top-4 similarity search,
   the classic "use the following pieces of retrieved context ... if you don't know, say that you don't know"
@@ -20,7 +21,9 @@ or every expected fact (seed). A refusal is what cited marks refused, or for the
 does not know. Columns: accuracy on answerable questions, refusal recall on unanswerable ones, wrong-refusal
 rate, citation precision (of the sentences shown with a citation, answerable questions or not, the share whose
 cited text the support judge, the bundled 1.5B, finds supports them: `judge_citations`; `--skip-judge` leaves it
-out), right file (seed only: a right answer cites an expected file), median and p95 seconds per answer.
+out), right file (seed only: a right answer cites an expected file), median prompt tokens (cl100k counts of
+the answer prompt; cited's from its trace), median seconds to the first token written (answers the model wrote),
+median and p95 seconds per answer, and the machine's load average when each system started and ended.
 
 Each row keeps the answer, cited's note and its answerability score (`trace.answerable`, the model's P(yes) that
 the passages answer the question) and, for pick-first answers, the numbered sentences the model chose from
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -46,8 +50,15 @@ from benchmarks.common import ROOT, median, p95, table, write_json
 from evals import dataset, metrics
 
 SYSTEMS = ("cited-extractive", "closed-1.5b", "cited-1.5b", "langchain-1.5b", "cited-0.5b")
-# evidence-first and pick-first answers (RAG_ANSWER_STYLE=evidence or pick)
-EXTRA = ("cited-evidence-1.5b", "cited-evidence-0.5b", "cited-pick-1.5b", "cited-pick-0.5b")
+# whole passages instead of sentences (RAG_CONTEXT=passages); evidence-first and pick-first answers
+EXTRA = (
+    "cited-chunks-1.5b",
+    "cited-chunks-0.5b",
+    "cited-evidence-1.5b",
+    "cited-evidence-0.5b",
+    "cited-pick-1.5b",
+    "cited-pick-0.5b",
+)
 SETS = ("realtimeqa", "seed")
 BENCH = realtimeqa.BENCH
 MODELS = {"1.5b": "qwen2.5-coder-1.5b", "0.5b": "qwen2.5-coder-0.5b"}
@@ -115,13 +126,15 @@ AnswerFn = Callable[[str, dataset.Case], dict[str, Any]]
 
 
 @contextmanager
-def cited(backend: str, embeddings: Any, chat_model: Any, style: str = "free") -> Iterator[AnswerFn]:
+def cited(
+    backend: str, embeddings: Any, chat_model: Any, style: str = "free", context: str = "sentences"
+) -> Iterator[AnswerFn]:
     from rag.pipeline import Pipeline
 
     pipelines: dict[str, Pipeline] = {}
     overrides: dict[str, Any] = {"llm": "extractive"}
     if backend != "extractive":
-        overrides = {"llm": "bundled", "bundled_model": backend, "answer_style": style}
+        overrides = {"llm": "bundled", "bundled_model": backend, "answer_style": style, "context": context}
 
     def answer(corpus: str, case: dataset.Case) -> dict[str, Any]:
         if corpus not in pipelines:
@@ -143,14 +156,22 @@ def cited(backend: str, embeddings: Any, chat_model: Any, style: str = "free") -
             pipeline.close()
 
 
-def _plain(text: str, started: float, citations: list[dict[str, Any]]) -> dict[str, Any]:
+def _streamed(chat_model: Any, prompt: str, started: float) -> tuple[str, dict[str, Any]]:
+    """The model's reply to `prompt`, streamed, with the prompt's size and the first token's time, measured as
+    cited's are (cl100k counts as in rag.answering.prompts.prompt_tokens; seconds from `started`)."""
+    from rag.text import count_tokens
+
+    first, text = None, ""
+    for chunk in chat_model.stream(prompt):
+        first = first or time.perf_counter()
+        text += str(chunk.content)
+    timings = {"total_s": time.perf_counter() - started, "first_token_s": (first or time.perf_counter()) - started}
+    return text, {"timings": timings, "trace": {"context": {"prompt_tokens": count_tokens(prompt) + 10}}}
+
+
+def _plain(text: str, measured: dict[str, Any], citations: list[dict[str, Any]]) -> dict[str, Any]:
     refused = bool(DONT_KNOW.search(text)) or not text.strip()
-    return {
-        "answer": text.strip(),
-        "refused": refused,
-        "citations": [] if refused else citations,
-        "timings": {"total_s": time.perf_counter() - started},
-    }
+    return {"answer": text.strip(), "refused": refused, "citations": [] if refused else citations, **measured}
 
 
 @contextmanager
@@ -189,14 +210,14 @@ def tutorial(embeddings: Any, chat_model: Any) -> Iterator[AnswerFn]:
         started = time.perf_counter()
         docs = db.similarity_search(case.question, k=4)
         context = "\n\n".join(f"[{n}] {d.page_content}" for n, d in enumerate(docs, start=1))
-        text = chat_model.invoke(TUTORIAL.format(question=case.question, context=context)).content
+        text, measured = _streamed(chat_model, TUTORIAL.format(question=case.question, context=context), started)
         cited = {int(m) for m in MARKER.findall(text)}
         citations = [
             {"id": n, "source": docs[n - 1].metadata["source"], "quote": docs[n - 1].page_content}
             for n in sorted(cited)
             if 1 <= n <= len(docs)
         ]
-        return _plain(str(text), started, citations)
+        return _plain(text, measured, citations)
 
     yield answer
 
@@ -204,10 +225,9 @@ def tutorial(embeddings: Any, chat_model: Any) -> Iterator[AnswerFn]:
 @contextmanager
 def closed_book(chat_model: Any) -> Iterator[AnswerFn]:
     def answer(corpus: str, case: dataset.Case) -> dict[str, Any]:
-        started = time.perf_counter()
         date = case.as_of or "2025-06-11"  # the seed articles' week
-        text = chat_model.invoke(CLOSED.format(date=date, question=case.question)).content
-        return _plain(str(text), started, [])
+        text, measured = _streamed(chat_model, CLOSED.format(date=date, question=case.question), time.perf_counter())
+        return _plain(text, measured, [])
 
     yield answer
 
@@ -227,6 +247,10 @@ def grade(case: dataset.Case, answer: dict[str, Any], similarity: metrics.Simila
         "cites_right_file": score.right_citation and not score.wrong_citations if case.sources else None,
         "choice": score.choice,
         "seconds": float(answer.get("timings", {}).get("total_s", 0.0)),
+        "first_token_s": answer.get("timings", {}).get("first_token_s"),  # None: refused before the model wrote
+        "timings": answer.get("timings", {}),  # cited's stages (retrieve_s, context_s, answerable_s, ...)
+        "prompt_tokens": answer.get("trace", {}).get("context", {}).get("prompt_tokens"),
+        "context": answer.get("trace", {}).get("context", {}).get("kind"),
         "answer": answer.get("answer", ""),
         "note": answer.get("note", ""),
         "answerable_p": answer.get("trace", {}).get("answerable"),
@@ -304,6 +328,8 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     right = [r for r in answerable if r["right"]]
     cites = [r["cites_right_file"] for r in right if r["cites_right_file"] is not None]
     seconds = [r["seconds"] for r in rows]
+    first = [r["first_token_s"] for r in rows if r.get("first_token_s") is not None]
+    tokens = [r["prompt_tokens"] for r in rows if r.get("prompt_tokens") is not None]
     judged = [ok for r in rows for ok in r.get("claims_supported", [])]
     return {
         "n": len(rows),
@@ -319,6 +345,8 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "claims_judged": len(judged),
         "median_s": median(seconds),
         "p95_s": p95(seconds),
+        "median_first_token_s": median(first),
+        "median_prompt_tokens": median(tokens),
     }
 
 
@@ -336,7 +364,8 @@ def run_system(
         chat_model = backend.chat_model()
     if kind == "cited":
         style = next((m for m in modifiers if m in ("evidence", "pick")), "free")
-        runner = cited(MODELS.get(size, "extractive"), embeddings, chat_model, style)
+        context = "passages" if "chunks" in modifiers else "sentences"
+        runner = cited(MODELS.get(size, "extractive"), embeddings, chat_model, style, context)
     elif kind == "langchain":
         runner = tutorial(embeddings, chat_model)
     else:
@@ -383,7 +412,9 @@ def regrade(run: Path, out: Path | None) -> int:
     return 0
 
 
-def render(results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
+def render(results: dict[str, dict[str, list[dict[str, Any]]]], loads: dict[str, str] | None = None) -> str:
+    """The table per set; `loads`: the machine's load average when each system started and ended."""
+    loads = loads or {}
     lines = []
     for name in SETS:
         rows = []
@@ -399,7 +430,10 @@ def render(results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
                     f"{t['wrong_refusals']:.3f}",
                     "-" if t["citation_precision"] is None else f"{t['citation_precision']:.3f} ({t['claims_judged']})",
                     "-" if t["citation"] is None else f"{t['citation']:.3f}",
+                    f"{t['median_prompt_tokens']:.0f}",
+                    f"{t['median_first_token_s']:.1f}",
                     f"{t['median_s']:.1f} / {t['p95_s']:.1f}",
+                    loads.get(system, ""),
                 )
             )
         if rows:
@@ -410,7 +444,10 @@ def render(results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
                 "wrong refusals",
                 "citation precision (judge)",
                 "right file",
+                "median prompt tokens",
+                "median first token s",
                 "median/p95 s",
+                "load (1-min avg, start / end)",
             )
             lines += [f"\n{name}", table(rows, header)]
     return "\n".join(lines)
@@ -449,20 +486,24 @@ def main(argv: list[str]) -> int:
             prepare(corpus, embeddings)
 
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    loads: dict[str, str] = {}
 
     def save() -> None:
         payload = {
             "sets": {name: sum(len(c) for c in corpora.values()) for name, corpora in sets.items()},
+            "load": loads,
             "totals": {s: {n: totals(rows) for n, rows in by_set.items()} for s, by_set in results.items()},
             "rows": results,
         }
         path = write_json("qa" if args.systems == list(SYSTEMS) else "qa-" + "+".join(args.systems), payload)
         if args.json_out:
             args.json_out.write_text(path.read_text())
-        print(render(results), flush=True)
+        print(render(results, loads), flush=True)
 
     for system in args.systems:
+        before = os.getloadavg()[0]
         results[system] = run_system(system, sets, embeddings, similarity)
+        loads[system] = f"{before:.1f} / {os.getloadavg()[0]:.1f}"
         save()
     if not args.skip_judge:
         print("judging the cited sentences", flush=True)

@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(
         120.0, gt=0, le=86_400, allow_inf_nan=False, description="Seconds to wait for the model before giving up."
     )
-    llm_max_tokens: int = Field(300, ge=16, le=32_000, description="Longest answer, in tokens.")
+    llm_max_tokens: int = Field(160, ge=16, le=32_000, description="Longest answer, in tokens (1-3 sentences asked).")
     summary_max_tokens: int = Field(
         400, ge=16, le=32_000, description="Longest model reply per summary step, in tokens."
     )
@@ -105,7 +105,19 @@ class Settings(BaseSettings):
         1500,
         ge=100,
         le=128_000,
-        description="Token budget for passages in the prompt.",
+        description="Token budget for the passages chosen from a search (and for a summary's steps).",
+    )
+    context: Literal["sentences", "passages"] = Field(
+        "sentences",
+        description="What a model answers from: sentences (the passages' sentences closest to the question, with a "
+        "neighbour each, within RAG_PROMPT_TOKENS; a question asking for an account, such as 'what happened', "
+        "gets whole passages) or passages (always whole passages). Free answers only (RAG_ANSWER_STYLE=free).",
+    )
+    prompt_tokens: int = Field(
+        600,
+        ge=200,
+        le=32000,
+        description="Token budget of a sentence context's answer prompt, instructions and question included.",
     )
     min_support: float = Field(
         0.65, ge=0, le=1, description="Share of a sentence's content words a passage must hold to support it."
@@ -209,7 +221,7 @@ def allowed_range(name: str) -> str:
     >>> allowed_range("k"), allowed_range("max_file_mb"), allowed_range("llm")
     ('1 to 100', 'above 0 up to 100000', '')
     """
-    import annotated_types as at
+    import annotated_types as at  # deferred: only an invalid setting's message needs it
 
     field = Settings.model_fields.get(name)
     if field is None or field.annotation not in (int, float, int | None, float | None):

@@ -42,7 +42,7 @@ def describe_error(error: Exception) -> str:
             message = err["msg"].removeprefix("Value error, ")
             names = "_".join(map(str, err["loc"])).upper()
             if error.title == "Settings" and len(err["loc"]) == 1:
-                from rag.config import allowed_range
+                from rag.config import allowed_range  # deferred: pydantic-settings, for this message only
 
                 if allowed := allowed_range(str(err["loc"][0])):
                     message = f"{message} (allowed: {allowed})"

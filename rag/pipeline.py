@@ -88,6 +88,7 @@ class Pipeline:
                     picker=backend.picker(),
                     answerability=backend.answerability(),
                     min_answerable=s.min_answerable,
+                    context=backend.context(),
                 )
             return self._answerer
 

@@ -134,7 +134,7 @@ class Evidence:
     searched: str  # what was searched for: a follow-up joined to, or condensed with, the history
     asked: str  # what the model answers: the condensed question, else the question itself
     hits: list[Hit]  # what the search found, best first
-    passages: list[Hit]  # what the model reads (select_passages)
+    passages: list[Hit]  # what the model reads: select_passages, or their sentence windows (rag.answering.context)
     started: float  # time.perf_counter() when the question came in
     timings: dict[str, float]
     note: str = ""
@@ -143,6 +143,8 @@ class Evidence:
     prompt: dict[str, Any] = field(default_factory=dict)  # the answer step's inputs (see Answerer.generate)
     answerable: float | None = None  # P(the passages answer it), where the model was asked
     choice: Choice | None = None  # pick first: the model's choice of sentence
+    formatted: str = ""  # the passages as the prompt shows them
+    context: dict[str, Any] = field(default_factory=dict)  # how the context was built (kind, what was cut, tokens)
 
 
 @dataclass(frozen=True)

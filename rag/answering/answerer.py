@@ -37,12 +37,13 @@ from rag.answering.answer import (
 )
 from rag.answering.checker import CheckerUnavailable
 from rag.answering.citations import Sentence, Verdict, Verified, split_sentences, verify
+from rag.answering.context import SentenceContext, wants_passages
 from rag.answering.evidence import Reply, answer_start, joined_to_its_sentence, parse
 from rag.answering.fallback import Fallback, ModelFailed
 from rag.answering.history import as_text
 from rag.answering.judge import Judge
 from rag.answering.pick import Choice, Picker, format_sentences, instruction
-from rag.answering.prompts import CONDENSE, PROMPT, format_passages
+from rag.answering.prompts import CONDENSE, PROMPT, format_passages, prompt_tokens
 from rag.answering.stopping import StopWhen
 from rag.dates import phrase_dates, without_asked_dates
 from rag.errors import RagError, describe_error
@@ -83,6 +84,8 @@ class Answerer:
     # (formatted passages, question) -> P(they answer it), asked before answering; below min_answerable: refused
     answerability: Callable[[str, str], float] | None = None
     min_answerable: float = 0.0
+    # the sentences that matter instead of whole passages (rag.answering.context); None: whole passages
+    context: SentenceContext | None = None
 
     def chain(self) -> Runnable[dict[str, Any], Any]:
         """The whole answer path as one LCEL runnable: {"question", "history", "k", "dates", "source", "as_of"} ->
@@ -161,7 +164,22 @@ class Answerer:
         hits = self.retrieve(searched, inputs.get("k"), **{name: value for name, value in filters.items() if value})
         timings = {"condense_s": condensed - started, "retrieve_s": time.perf_counter() - condensed}
         passages = select_passages(hits, self.context_tokens)
-        return Evidence(question, searched, asked, hits, passages, started, timings, note, dates, phrase)
+        evidence = Evidence(question, searched, asked, hits, passages, started, timings, note, dates, phrase)
+        self._read_context(evidence)
+        return evidence
+
+    def _read_context(self, evidence: Evidence) -> None:
+        """What the model reads: the passages' sentences that matter (rag.answering.context), or the passages
+        themselves for a question that asks for an account, or without a sentence context."""
+        started = time.perf_counter()
+        evidence.formatted, evidence.context = format_passages(evidence.passages), {"kind": "passages"}
+        if self.context is not None and evidence.passages:
+            if (why := wants_passages(evidence.asked)) is not None:
+                evidence.context["why"] = why
+            elif (built := self.context.build(evidence.asked, evidence.passages)) is not None:
+                evidence.passages, evidence.formatted, evidence.context = built.windows, built.text, built.trace
+            evidence.timings["context_s"] = time.perf_counter() - started
+        evidence.context["prompt_tokens"] = prompt_tokens(evidence.formatted, evidence.asked)
 
     def _condensed(self, question: str, history: Sequence[BaseMessage]) -> tuple[str, str, str]:
         """(what to search for, what the model answers, a note) for a question with its history."""
@@ -185,10 +203,10 @@ class Answerer:
     def screen(self, evidence: Evidence) -> str | None:
         """Why to refuse before the model writes, or None with the answer step's inputs in `evidence.prompt`:
         no passage relevant enough, or the model judges that the passages (or their sentences) do not answer."""
-        if (irrelevant := relevance_refusal(evidence.passages, self.min_relevance)) is not None:
+        if (irrelevant := relevance_refusal(evidence.hits, self.min_relevance)) is not None:
             return irrelevant
         passages = evidence.passages
-        evidence.prompt = {"question": evidence.asked, "passages": format_passages(passages), "hits": passages}
+        evidence.prompt = {"question": evidence.asked, "passages": evidence.formatted, "hits": passages}
         return self._unpicked(evidence) if self.picker else self._unanswerable(evidence)
 
     def _unanswerable(self, evidence: Evidence) -> str | None:
@@ -356,6 +374,7 @@ class Answerer:
                 "question": evidence.searched,
                 "passages": [{"source": h.source, "start": h.start, "end": h.end} for h in evidence.passages],
             },
+            "context": evidence.context,
             "answerable": None if evidence.answerable is None else round(evidence.answerable, 4),
             **({"pick": evidence.choice.to_json()} if evidence.choice is not None else {}),
             "support": "lexical" if verdicts is None or self.judge is None else self.judge.name,

@@ -57,14 +57,23 @@ def ranked_sentences(question: str, passages: list[str], embeddings: Embeddings)
     pool = [(n, s) for n, text in enumerate(passages, start=1) for s in sentences_of(text)]
     if not pool:
         return []
-    asked = content_words(question)
-    vectors = np.asarray(embeddings.embed_documents([question] + [s for _, s in pool]))
-    similarity = vectors[1:] @ vectors[0]
+    scores = sentence_scores(question, [s for _, s in pool], embeddings)
     scored: dict[str, Candidate] = {}
-    for (n, sentence), cosine in zip(pool, similarity, strict=True):
-        overlap = len(asked & content_words(sentence)) / len(asked) if asked else 0.0
-        scored.setdefault(sentence, Candidate(n, sentence, 0.5 * overlap + 0.5 * float(cosine)))
+    for (n, sentence), score in zip(pool, scores, strict=True):
+        scored.setdefault(sentence, Candidate(n, sentence, score))
     return sorted(scored.values(), key=lambda c: -c.score)
+
+
+def sentence_scores(question: str, sentences: list[str], embeddings: Embeddings) -> list[float]:
+    """How well each sentence matches the question: the mean of the share of the question's content words it
+    holds and its MiniLM similarity to the question."""
+    asked = content_words(question)
+    vectors = np.asarray(embeddings.embed_documents([question, *sentences]))
+    similarity = vectors[1:] @ vectors[0]
+    return [
+        0.5 * (len(asked & content_words(s)) / len(asked) if asked else 0.0) + 0.5 * float(cosine)
+        for s, cosine in zip(sentences, similarity, strict=True)
+    ]
 
 
 def extractive_answer(

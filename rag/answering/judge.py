@@ -19,6 +19,7 @@ What the model judge still misses is measured in docs/benchmarks.md (`make bench
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
 import re
@@ -60,8 +61,11 @@ def rule_check(claim: str, passages: Sequence[Passage], question: str = "") -> s
     'only restates the question'
     >>> rule_check("Talks in London lasted five hours.", p) is None
     True
+    >>> dated = [Passage("c", "a.txt", 0, 40, "Talks in London ended on the 10th.", "", "2025-06-10")]
+    >>> rule_check("Talks in London ended on June 10, 2025.", dated) is None  # the article's date, as shown
+    True
     """
-    text = " ".join(p.text for p in passages)
+    text = " ".join(f"{p.title} {_written(p.date)} {p.text}" for p in passages)  # as the prompt shows them
     missing_numbers = numbers(claim) - numbers(text)
     if missing_numbers:
         return f"states {', '.join(sorted(missing_numbers))}, which the passages do not"
@@ -72,6 +76,15 @@ def rule_check(claim: str, passages: Sequence[Passage], question: str = "") -> s
     if question and not content_words(claim) - content_words(question):
         return "only restates the question"
     return None
+
+
+def _written(date: str) -> str:
+    """An article's ISO date as a model may write it ("2025-06-10" -> "2025-06-10 June 10, 2025"), "" for none."""
+    try:
+        day = dt.date.fromisoformat(date[:10])
+    except ValueError:
+        return ""
+    return f"{date[:10]} {day:%B} {day.day}, {day.year}"
 
 
 def quoted(claim: str, passages: Sequence[Passage], min_words: int = 8) -> bool:

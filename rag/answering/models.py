@@ -20,6 +20,7 @@ from rag.answering.answerer import llm_condenser, llm_generation
 from rag.answering.bundled import MODELS, ensure_gguf, start_server
 from rag.answering.checker import FOLDER as CHECKER_FOLDER
 from rag.answering.checker import Checker
+from rag.answering.context import SentenceContext
 from rag.answering.digest import digest
 from rag.answering.extractive import ExtractiveAnswers, ExtractiveSummarizer
 from rag.answering.fallback import Fallback
@@ -109,6 +110,14 @@ class Backend:
     def picker(self) -> Picker | None:
         """Pick first's sentence chooser (rag.answering.pick), or None for the other styles."""
         return Picker(self.chat_model(), self.extractive.embeddings) if self.answer_style == "pick" else None
+
+    def context(self) -> SentenceContext | None:
+        """The sentence-level context (rag.answering.context) for a model's free answers, or None: whole passages
+        (RAG_CONTEXT=passages, other answer styles, or extractive answers, which choose their own sentences)."""
+        s = self.settings
+        if not self.uses_model or self.answer_style != "free" or s.context != "sentences":
+            return None
+        return SentenceContext(self.extractive.embeddings, s.prompt_tokens)
 
     def condenser(self) -> Runnable[dict[str, Any], str] | None:
         """Rewrites a follow-up as a standalone question; None without a model."""

@@ -15,6 +15,7 @@ from pathlib import Path
 from langchain_core.prompts import ChatPromptTemplate
 
 from rag.answering.citations import defang_markers
+from rag.text import count_tokens
 from rag.types import Passage
 
 # Instruction-like text inside an article is shown to the model as a placeholder (it stays in citations).
@@ -195,6 +196,12 @@ def neutralise(text: str) -> str:
         text,
         flags=re.IGNORECASE,
     )
+
+
+def prompt_tokens(passages: str, question: str) -> int:
+    """About how many tokens the answer prompt (PROMPT) takes with these formatted passages: cl100k counts plus a
+    few for the chat template's role markers (the bundled Qwen tokenizer counts a few percent differently)."""
+    return count_tokens(SYSTEM) + count_tokens(f"Passages:\n\n{passages}\n\nQuestion: {question}") + 10
 
 
 def format_passages(passages: Sequence[Passage]) -> str:
