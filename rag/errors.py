@@ -27,6 +27,10 @@ class ReadOnlyError(StateError):
     """The data folder cannot be written: reading works, ingesting does not."""
 
 
+class DataFolderGone(StateError):
+    """The data folder was deleted or moved while in use: this process's open index is gone with it."""
+
+
 def describe_error(error: Exception) -> str:
     """An error in one line: invalid settings as `RAG_NAME: what is wrong` (one per setting), anything else as
     its type and the first line of its message.

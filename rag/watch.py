@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import watchfiles
 
-from rag.errors import Conflict, RagError, describe_error
+from rag.errors import Conflict, DataFolderGone, RagError, describe_error
 from rag.index.documents import SUPPORTED
 
 if TYPE_CHECKING:
@@ -67,6 +67,9 @@ def watch(
         started = time.strftime("%H:%M:%S")
         try:
             done = _ingest(pipeline, stop)
+        except DataFolderGone as e:  # every later batch would fail alike: stop and say why
+            report(f"{started} {len(changes)} change(s); not indexed: {e}")
+            raise
         except RagError as e:
             report(f"{started} {len(changes)} change(s); not indexed: {e}")
             continue

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 from filelock import FileLock
 
+from rag.errors import DataFolderGone
 from rag.pipeline import Pipeline
 from rag.watch import watch
 
@@ -64,3 +65,29 @@ def test_a_batch_waits_for_another_ingest_and_loses_nothing(make_pipeline: Calla
             time.sleep(1.5)  # the batch is due and meets the lock
             assert "herons.txt" not in pipeline.indexed_files()
         assert until(lambda: "herons.txt" in pipeline.indexed_files())
+
+
+def test_a_deleted_data_folder_stops_the_watch_with_the_reason(make_pipeline: Callable[..., Pipeline]) -> None:
+    """Not a loop of batches each calling the folder read-only: the first batch after says it is gone, and the
+    watch ends there."""
+    import shutil
+
+    pipeline = make_pipeline(llm="extractive")
+    lines: list[str] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            watch(pipeline, report=lines.append, debounce_ms=300)
+        except BaseException as e:  # the thread's outcome, read below
+            failed.append(e)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert until(lambda: any(line.startswith("watching") for line in lines)), lines
+    shutil.rmtree(pipeline.settings.data_dir)
+    (pipeline.corpus.folder / "herons.txt").write_text("The herons of Porto nested early in 2024.")
+    thread.join(60)
+    assert not thread.is_alive(), lines
+    assert failed and isinstance(failed[0], DataFolderGone), (failed, lines)
+    assert "was deleted or moved while in use" in lines[-1] and "read-only" not in lines[-1], lines

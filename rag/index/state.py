@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Concatenate, ParamSpec, Protocol, TypeVar
 
 import httpx
 
-from rag.errors import RagError, ReadOnlyError, StateError, describe_error
+from rag.errors import DataFolderGone, RagError, ReadOnlyError, StateError, describe_error
 
 if TYPE_CHECKING:
     from rag.config import Settings
@@ -72,6 +72,11 @@ def explain(error: BaseException, settings: Settings) -> StateError | None:
     """
     data = settings.data_dir
     what = describe_error(error) if isinstance(error, Exception) else type(error).__name__
+    if _moved(error):
+        return DataFolderGone(
+            f"the data folder {data} was deleted or moved while in use ({what}); start again to build the index "
+            "anew (`python -m rag ingest`)"
+        )
     if (isinstance(error, OSError) and error.errno == errno.ENOSPC) or "database or disk is full" in str(error):
         return StateError(
             f"no space left on the disk that holds {data} ({what}); free some space and run `python -m rag "
@@ -95,6 +100,13 @@ def explain(error: BaseException, settings: Settings) -> StateError | None:
             f"(`{CHECK}` says what is wrong)"
         )
     return None
+
+
+def _moved(error: BaseException) -> bool:
+    """The data folder went away under an open index: SQLite then reports its files as a read-only database
+    (SQLITE_READONLY_DBMOVED, code 1032), which is not the diagnosis, even once an ingest lock has made the
+    folder again."""
+    return getattr(error, "sqlite_errorcode", None) == 1032 or "(code: 1032)" in str(error)
 
 
 def _read_only(error: BaseException, data: Path) -> bool:

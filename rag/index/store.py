@@ -142,15 +142,56 @@ def make_client(settings: Settings) -> chromadb.ClientAPI:
         ) from e
 
 
+COPY_PREFIX = "cited-readonly-"  # then the pid of the process that made the copy
+
+
 def _writable_copy(path: Path) -> Path:
     """A temporary copy of a read-only Chroma folder, deleted at exit. Chroma cannot open a store it may not
     write to (it writes on opening), so a read-only data folder is searched through a copy: a start-up cost
-    proportional to the index's size, and nothing written to it is kept."""
-    copy = Path(tempfile.mkdtemp(prefix="cited-readonly-")) / "chroma"
+    proportional to the index's size, and nothing written to it is kept. The copy takes the contents, not the
+    read-only modes (else Chroma could not open it and nothing could delete it); copies left by a process that
+    was killed are deleted first."""
+    _remove_stale_copies()
+    root = Path(tempfile.mkdtemp(prefix=f"{COPY_PREFIX}{os.getpid()}-"))
+    copy = root / "chroma"
     logger.warning("%s is read-only: searching a temporary copy in %s", path, copy)
-    shutil.copytree(path, copy)
-    atexit.register(shutil.rmtree, copy.parent, ignore_errors=True)
+    shutil.copytree(path, copy, copy_function=shutil.copyfile)
+    _make_writable(copy)
+    atexit.register(_remove, root)
     return copy
+
+
+def _make_writable(folder: Path) -> None:
+    for item in [folder, *folder.rglob("*")]:
+        item.chmod(0o700 if item.is_dir() else 0o600)
+
+
+def _remove(folder: Path) -> None:
+    if not folder.exists():
+        return
+    try:
+        _make_writable(folder)
+    except OSError:
+        logger.warning("cannot make %s writable to delete it", folder, exc_info=True)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _remove_stale_copies() -> None:
+    """Delete the temporary copies of processes that are gone (killed before their exit handler ran)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{COPY_PREFIX}*-*"):
+        pid = folder.name.removeprefix(COPY_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            _remove(folder)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def open_collection(

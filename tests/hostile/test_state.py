@@ -156,6 +156,30 @@ mount --bind {data} {data} && mount -o remount,bind,ro {data}
     assert "read-only" in ingest and "ingest exit 2" in ingest and "Traceback" not in ingest
 
 
+def test_a_read_only_store_is_searched_through_a_writable_copy_that_is_always_removed(
+    indexed: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `chmod -R a-w data/` does for a user who is not root (root writes anyway, so the copy is made
+    directly here): the copy has writable modes, Chroma opens it, and it is deleted at exit; a copy left by a
+    killed process, read-only modes and all, is deleted by the next one."""
+    import chromadb
+
+    from rag.index import store
+
+    monkeypatch.setattr(store.tempfile, "tempdir", str(tmp_path))
+    chroma = Path(indexed["RAG_DATA_DIR"]) / "chroma"
+    stale = tmp_path / f"{store.COPY_PREFIX}999999999-dead" / "chroma"
+    shutil.copytree(chroma, stale)
+    for item in [chroma, *chroma.rglob("*"), stale.parent, stale, *stale.rglob("*")]:
+        item.chmod(0o555 if item.is_dir() else 0o444)
+    copy = store._writable_copy(chroma)
+    assert not stale.parent.exists()  # its process is gone
+    assert all(os.stat(item).st_mode & 0o200 for item in [copy, *copy.rglob("*")])
+    assert chromadb.PersistentClient(path=str(copy)).list_collections()
+    store._remove(copy.parent)
+    assert not copy.parent.exists()
+
+
 def test_a_full_disk_during_ingest_is_one_line_and_search_still_works(indexed: dict[str, str], corpus: Path) -> None:
     data = Path(indexed["RAG_DATA_DIR"])
     size_kb = sum(p.stat().st_size for p in data.rglob("*") if p.is_file()) // 1024 + 256
