@@ -77,7 +77,7 @@ def explain(error: BaseException, settings: Settings) -> StateError | None:
             f"the data folder {data} was deleted or moved while in use ({what}); start again to build the index "
             "anew (`python -m rag ingest`)"
         )
-    if (isinstance(error, OSError) and error.errno == errno.ENOSPC) or "database or disk is full" in str(error):
+    if _disk_full(error):
         return StateError(
             f"no space left on the disk that holds {data} ({what}); free some space and run `python -m rag "
             "ingest` again: what was indexed before stays searchable"
@@ -100,6 +100,19 @@ def explain(error: BaseException, settings: Settings) -> StateError | None:
             f"(`{CHECK}` says what is wrong)"
         )
     return None
+
+
+def _disk_full(error: BaseException) -> bool:
+    """ENOSPC however it arrives: an OSError, SQLite's "database or disk is full", or Chroma's Rust core's
+    InternalError quoting the OS ("No space left on device (os error 28)"), which is not damage.
+
+    >>> _disk_full(RuntimeError("Error persisting index: No space left on device (os error 28)"))
+    True
+    """
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return True
+    text = str(error)
+    return any(sign in text for sign in ("database or disk is full", "No space left on device", "os error 28"))
 
 
 def _moved(error: BaseException) -> bool:

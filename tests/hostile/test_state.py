@@ -227,3 +227,16 @@ cd {tmp_path} && {sys.executable} chat.py {ROOT / "app.py"}
     assert done.returncode == 0, done.stderr[-2000:]
     assert "no exception" in done.stdout and "ANSWERED" in done.stdout, done.stdout + done.stderr[-2000:]
     assert "read-only" in done.stdout  # the sidebar says why the index was not brought up to date
+
+
+def test_a_full_disk_reported_by_chromas_core_is_not_called_damage(tmp_path: Path) -> None:
+    """Chroma's Rust core reports ENOSPC as an InternalError quoting the OS: that is a full disk, not damage."""
+    from chromadb.errors import InternalError
+
+    from rag.config import Settings
+    from rag.index.state import explain
+
+    error = InternalError("Error executing plan: Error persisting HNSW index: No space left on device (os error 28)")
+    explained = explain(error, Settings(_env_file=None, data_dir=tmp_path))
+    assert explained is not None and str(explained).startswith("no space left on the disk that holds")
+    assert "--rebuild" not in str(explained) and "damaged" not in str(explained)
