@@ -25,7 +25,7 @@ import os
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 import streamlit as st
 from pydantic import ValidationError
@@ -107,7 +107,23 @@ def show_citations(pipeline: Pipeline, citations: list[Citation]) -> None:
                 st.caption(md_text(also_in(c.copies, shown=10)))
 
 
+BADGES: dict[str, tuple[str, Literal["green", "orange", "gray"]]] = {
+    "checked": ("Checked", "green"),
+    "unsure": ("Unsure: read the sources", "orange"),
+    "refused": ("Refused", "gray"),
+}
+
+
+def show_band(answer: Answer) -> None:
+    """The answer's band as a badge in words, with one line on why (rag.answering.confidence)."""
+    label, color = BADGES.get(answer.band, (answer.band, "gray"))
+    st.badge(label, color=color)
+    if answer.band != "refused":
+        st.caption(md_text(f"Estimated {answer.p_correct:.0%} likely right: {answer.band_reason}."))
+
+
 def show_answer(pipeline: Pipeline, answer: Answer) -> None:
+    show_band(answer)
     if answer.refused:
         st.warning(md_text(answer.answer))
         for hit in answer.passages:

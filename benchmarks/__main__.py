@@ -19,6 +19,7 @@ NAMES = {
     "archive": "a year of news (RealTime QA 2024): import, ingest, one more week, search with dates, recall@5",
     "duplicates": "near-duplicate groups (MinHash) in RealTime QA 2024 whole: counts, sizes, pairs to read",
     "encoders": "MiniLM on torch (shipped) vs exported to ONNX, fp32 and int8: throughput, agreement, SciFact nDCG",
+    "confidence": "p_correct and bands: accuracy per band, coverage, calibration; validation, held-out weeks, seed",
     "api": "the HTTP API under load: 1/4/16 clients, extractive and the bundled model, next to the CLI",
 }
 

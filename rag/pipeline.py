@@ -89,6 +89,7 @@ class Pipeline:
                     answerability=backend.answerability(),
                     min_answerable=s.min_answerable,
                     context=backend.context(),
+                    confidence=backend.confidence(),
                 )
             return self._answerer
 

@@ -91,6 +91,8 @@ def test_search_and_ask_answer_with_the_cli_keys_and_stream_tokens_then_the_chec
         assert names[-1] == "answer" and set(names[:-1]) == {"token"}
         final = json.loads(streamed[-1][1])
         assert (final["answer"], final["citations"]) == (answer["answer"], answer["citations"])
+        assert (final["band"], final["p_correct"]) == (answer["band"], answer["p_correct"])
+        assert answer["band"] in ("checked", "unsure", "refused") and 0.0 <= answer["p_correct"] <= 1.0
 
         timeline = http.post("/v1/timeline", json={"topic": "the London talks", "until": "2025-06-30"}).json()
         assert timeline["title"].startswith("Timeline of the London talks from the first to 2025-06-30")
@@ -141,10 +143,15 @@ def test_the_openai_client_gets_cited_answers_with_sources_and_no_links_from_art
         assert "](http" not in content  # the article's image and link are text, escaped
         cited = (reply.model_extra or {})["cited"]
         assert cited["citations"][0]["source"].endswith("hostile.md") and not cited["refused"]
+        trust = {k: (reply.model_extra or {})[k] for k in ("band", "p_correct")}  # extra fields of the response
+        assert trust == {"band": cited["band"], "p_correct": cited["p_correct"]} and trust["band"] == "unsure"
+        assert "_Unsure \\(estimated" in content  # the band in words, for a client that shows only the text
 
         stream = client.chat.completions.create(model="cited", messages=messages, stream=True)
-        streamed = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+        chunks = list(stream)
+        streamed = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
         assert streamed == content
+        assert (chunks[-1].model_extra or {}).get("band") == "unsure"
 
         follow_up = client.chat.completions.create(
             model="cited",

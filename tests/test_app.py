@@ -58,6 +58,10 @@ def test_a_question_gets_a_cited_answer_with_the_quote_highlighted_in_its_articl
     app.chat_input[0].set_value("How many hours did Tuesday's talks last?").run()
     assert not app.exception
     assert "five hours" in page_text(app)
+    badges = [m.value for m in app.markdown if "-badge[" in m.value]
+    assert badges == [":orange-badge[Unsure: read the sources]"]  # in words; extractive answers are never checked
+    captions = [as_shown(c.value) for c in app.caption]
+    assert any(c.startswith("Estimated ") and "likely right: " in c for c in captions)
     assert any(NEWS in as_shown(e.label) for e in app.expander)
     shown = [h.proto.body for h in app.get("html")]
     assert any("<mark>" in body and "five hours" in body.split("<mark>")[1] for body in shown)
@@ -94,6 +98,7 @@ def test_an_unanswerable_question_is_refused(app: AppTest) -> None:
     app.chat_input[0].set_value("What tariff rate did the two countries agree on in London?").run()
     assert not app.exception
     assert [as_shown(w.value) for w in app.warning] == ["The articles don't answer this question."]
+    assert [m.value for m in app.markdown if "-badge[" in m.value] == [":gray-badge[Refused]"]
 
 
 def test_the_sidebar_lists_the_corpus_and_summarizes_an_article(app: AppTest) -> None:

@@ -100,3 +100,7 @@ def test_invisible_characters_and_line_breaks_in_names_are_shown_escaped(corpus:
     code, out, err = run_cli("ask", "How many animals did the walrus census count?", env=env, cwd=tmp_path)
     assert code == 0, err
     assert "\u202e" not in out and "walrus\\nreport\\u202etxt.txt" in out
+    assert "\nUnsure (estimated " in out  # the band, after the answer (extractive answers are never checked)
+    code, out, err = run_cli("ask", "How many animals did the walrus census count?", "--json", env=env, cwd=tmp_path)
+    answer = json.loads(out)
+    assert answer["band"] == "unsure" and 0 <= answer["p_correct"] <= 1 and answer["band_reason"]

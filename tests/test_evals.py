@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -119,6 +120,8 @@ def test_cli_exits_non_zero_naming_the_failed_gate(tmp_path: Path) -> None:
     done = run_evals(*args, "--min-fact-recall", "1.01", data=tmp_path)
     assert done.returncode == 1 and "GATE FAILED: fact_recall" in done.stderr
     assert "n10" in done.stdout and (tmp_path / "r.md").exists()
+    answers = [q["answer"] for q in json.loads(out.read_text())["questions"]]
+    assert all(a["band"] in ("checked", "unsure", "refused") and 0 <= a["p_correct"] <= 1 for a in answers)
     again = run_evals(*args[:-2], "--baseline", str(out), data=tmp_path)
     assert again.returncode == 0, again.stderr
     assert "no change in facts" in again.stdout

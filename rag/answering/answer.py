@@ -50,6 +50,10 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     note: str = ""
     trace: dict[str, Any] = field(default_factory=dict)  # how it was found and checked (see rag.answering.answerer)
+    # how far to trust it (rag.answering.confidence): P(it states the right answer), and checked/unsure/refused
+    p_correct: float = 0.0
+    band: str = "refused"
+    band_reason: str = ""  # one line on why, for people
 
     @property
     def confidence(self) -> str:

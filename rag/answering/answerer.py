@@ -37,6 +37,7 @@ from rag.answering.answer import (
 )
 from rag.answering.checker import CheckerUnavailable
 from rag.answering.citations import Sentence, Verdict, Verified, split_sentences, verify
+from rag.answering.confidence import Confidence
 from rag.answering.context import SentenceContext, wants_passages
 from rag.answering.evidence import Reply, answer_start, joined_to_its_sentence, parse
 from rag.answering.fallback import Fallback, ModelFailed
@@ -86,6 +87,8 @@ class Answerer:
     min_answerable: float = 0.0
     # the sentences that matter instead of whole passages (rag.answering.context); None: whole passages
     context: SentenceContext | None = None
+    # rates each answer (p_correct and band); None: no fitted combiner, every shown answer is unsure
+    confidence: Confidence | None = None
 
     def chain(self) -> Runnable[dict[str, Any], Any]:
         """The whole answer path as one LCEL runnable: {"question", "history", "k", "dates", "source", "as_of"} ->
@@ -391,7 +394,7 @@ class Answerer:
         }
 
     def _shown(self, evidence: Evidence, checked: Checked) -> Answer:
-        return self._dated(
+        return self._finished(
             evidence,
             Answer(
                 question=evidence.question,
@@ -410,7 +413,7 @@ class Answerer:
 
     def _refusal(self, evidence: Evidence, raw: str, note: str, trace: dict[str, Any] | None = None) -> Answer:
         evidence.timings["total_s"] = time.perf_counter() - evidence.started
-        return self._dated(
+        return self._finished(
             evidence,
             Answer(
                 question=evidence.question,
@@ -427,14 +430,17 @@ class Answerer:
             ),
         )
 
-    @staticmethod
-    def _dated(evidence: Evidence, answer: Answer) -> Answer:
-        """An answer whose search range came from a phrase in the question says so, first in its note."""
+    def _finished(self, evidence: Evidence, answer: Answer) -> Answer:
+        """The answer rated (rag.answering.confidence, the signals kept in its trace); one whose search range came
+        from a phrase in the question says so, first in its note."""
         if evidence.phrase and evidence.dates:
             dates = evidence.dates
             searched = f"searched articles dated {dates.since} to {dates.until} (from {evidence.phrase!r})"
             answer.note = f"{searched}; {answer.note}" if answer.note else searched
             answer.trace["dates"] = {"since": dates.since, "until": dates.until, "phrase": evidence.phrase}
+        rating = (self.confidence or Confidence(None, self.model)).rate(answer.to_json())
+        answer.p_correct, answer.band, answer.band_reason = rating.p_correct, rating.band, rating.why
+        answer.trace["confidence"] = {k: round(v, 4) for k, v in rating.signals.items()}
         return answer
 
 

@@ -20,6 +20,7 @@ from rag.answering.answerer import llm_condenser, llm_generation
 from rag.answering.bundled import MODELS, ensure_gguf, start_server
 from rag.answering.checker import FOLDER as CHECKER_FOLDER
 from rag.answering.checker import Checker
+from rag.answering.confidence import Combiner, Confidence
 from rag.answering.context import SentenceContext
 from rag.answering.digest import digest
 from rag.answering.extractive import ExtractiveAnswers, ExtractiveSummarizer
@@ -51,6 +52,7 @@ class Backend:
         self._server: Any = None  # the bundled llama.cpp server, while it runs
         self._lock = threading.Lock()
         self._checker = CheckerJudge(partial(Checker, settings.checker_dir or CHECKER_FOLDER))  # loads on first use
+        self._confidence: Confidence | None = None
 
     @property
     def label(self) -> str:
@@ -118,6 +120,12 @@ class Backend:
         if not self.uses_model or self.answer_style != "free" or s.context != "sentences":
             return None
         return SentenceContext(self.extractive.embeddings, s.prompt_tokens)
+
+    def confidence(self) -> Confidence:
+        """Rates answers (rag.answering.confidence) with the shipped combiner, loaded once per backend."""
+        if self._confidence is None:
+            self._confidence = Confidence(Combiner.load(), self.label)
+        return self._confidence
 
     def condenser(self) -> Runnable[dict[str, Any], str] | None:
         """Rewrites a follow-up as a standalone question; None without a model."""

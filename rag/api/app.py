@@ -378,7 +378,7 @@ async def _chat_events(items: Iterator[str | Answer | Summary], completion_id: s
                 if not isinstance(item, str):
                     pieces = [
                         chat.chunk(completion_id, {"content": chat.markdown(item)}),
-                        chat.chunk(completion_id, {}, "stop", cited=item.to_json()),
+                        chat.chunk(completion_id, {}, "stop", cited=item.to_json(), **chat.trust(item)),
                     ]
                     yield "".join(f"data: {json.dumps(p, ensure_ascii=False)}\n\n" for p in pieces)
     except Exception as e:

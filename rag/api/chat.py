@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag import history
 from rag.answering.answer import Answer
+from rag.answering.confidence import describe
 from rag.answering.summarize import Summary
 from rag.errors import RagError
 from rag.text import md_text
@@ -65,7 +66,14 @@ def answer_markdown(answer: Answer) -> str:
             why = f": {s.reason}" if s.reason else ""
             unsupported = "" if s.supported else f" _(not supported by the sources{md_text(why)})_"
             shown.append(f"{md_text(s.text)} {marks}".rstrip() + unsupported)
-        lines = [" ".join(shown), "", SOURCES, *_sources(answer.citations)]
+        lines = [
+            " ".join(shown),
+            "",
+            f"_{md_text(describe(answer.band, answer.p_correct, answer.band_reason))}_",
+            "",
+            SOURCES,
+            *_sources(answer.citations),
+        ]
     if answer.note:
         lines += ["", f"_{md_text('note: ' + answer.note)}_"]
     return "\n".join(lines)
@@ -126,7 +134,14 @@ def completion(answer: Answer | Summary, completion_id: str) -> dict[str, Any]:
         ],
         "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
         "cited": answer.to_json(),
+        **trust(answer),
     }
+
+
+def trust(result: Answer | Summary) -> dict[str, Any]:
+    """An answer's band and p_correct (rag.answering.confidence), as extra fields of the response; {} for a
+    summary, which has none."""
+    return {"band": result.band, "p_correct": result.p_correct} if isinstance(result, Answer) else {}
 
 
 def chunk(completion_id: str, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
