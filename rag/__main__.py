@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m rag", description="Ask questions of a folder of articles.")
+    prog = "cited" if Path(sys.argv[0]).name == "cited" else "python -m rag"  # the console script, or the module
+    parser = argparse.ArgumentParser(prog=prog, description="Ask questions of a folder of articles.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     ingest = commands.add_parser("ingest", help="index the corpus folder (only what changed)")
@@ -118,6 +119,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the HTTP API until Ctrl-C (its docs at /docs)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    commands.add_parser(
+        "mcp", help="serve search, ask, summarize, timeline and list_files to an AI assistant (MCP over stdio)"
+    )
     return parser
 
 
@@ -292,6 +296,14 @@ def _watch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mcp(args: argparse.Namespace) -> int:
+    from rag.mcp import serve_stdio  # deferred: the MCP SDK, which only `mcp` needs
+
+    with _pipeline() as pipeline:
+        serve_stdio(pipeline)
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     from rag.api.serve import serve  # deferred: FastAPI and uvicorn, which only `serve` needs
     from rag.config import Settings  # deferred: pydantic
@@ -315,6 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "timeline": _timeline,
             "watch": _watch,
             "serve": _serve,
+            "mcp": _mcp,
         }
         return commands[args.command](args)
     except ValidationError as e:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from .conftest import COMMENTARY, NEWS, run_cli
@@ -104,3 +105,15 @@ def test_invisible_characters_and_line_breaks_in_names_are_shown_escaped(corpus:
     code, out, err = run_cli("ask", "How many animals did the walrus census count?", "--json", env=env, cwd=tmp_path)
     answer = json.loads(out)
     assert answer["band"] == "unsure" and 0 <= answer["p_correct"] <= 1 and answer["band_reason"]
+
+
+def test_the_cited_command_is_the_same_cli(corpus: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cited = Path(sys.executable).parent / "cited"  # installed by pyproject's [project.scripts]
+    env = {**os.environ, "RAG_CORPUS_DIR": str(corpus), "RAG_DATA_DIR": str(tmp_path / "data"), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([str(cited), "ingest", "--json"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0 and json.loads(done.stdout)["files_added"] == 2, done.stderr
+    shown = subprocess.run([str(cited), "--help"], capture_output=True, text=True, env=env, timeout=60)
+    assert shown.stdout.startswith("usage: cited ") and "mcp" in shown.stdout

@@ -27,9 +27,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rag import history, read_request
+from rag import history, mcp, read_request
 from rag.answering.answer import Answer, Stopped
 from rag.api import chat
 from rag.api.gate import Admission, Full, Gate
@@ -116,6 +117,17 @@ class Service:
                 except Stopped:
                     logger.debug("the model stopped: the client went away")
 
+    def mcp_turn(self, work: Callable[[], R]) -> R:
+        """`work()` for an MCP tool call: admitted to the model's queue (a full one is a tool error saying so),
+        then done in its turn."""
+        try:
+            admission = self.admit()
+        except Full as e:
+            busy = f"cited is busy: every place in the model's queue is taken; try again in {e.retry_after} s"
+            raise RagError(busy) from e
+        with admission:
+            return self.taking_turn(work)
+
     def taking_turn(self, work: Callable[[], R]) -> R:
         """`work()` done while this request has the model (blocks until it does)."""
         with self.gate.turn():
@@ -126,10 +138,13 @@ def create_app(pipeline: Pipeline) -> FastAPI:
     """The API for `pipeline`, which the caller owns (and closes)."""
     service = Service(pipeline)
 
+    tools = mcp.build(pipeline, turn=service.mcp_turn)  # the MCP tools at /mcp (rag.mcp)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service.start_model()
-        yield
+        async with tools.session_manager.run():
+            yield
 
     app = FastAPI(
         title="cited",
@@ -138,6 +153,8 @@ def create_app(pipeline: Pipeline) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = service
+    for route in mcp.http_routes(tools):
+        app.router.routes.append(Route(route.path, endpoint=_Keyed(route.endpoint, service)))
     _handle_errors(app)
     app.add_middleware(_Unexpected)
     upload_bytes = pipeline.settings.max_file_bytes + MAX_JSON_BYTES
@@ -384,6 +401,22 @@ async def _chat_events(items: Iterator[str | Answer | Summary], completion_id: s
     except Exception as e:
         yield f"data: {json.dumps(_error_body(e), ensure_ascii=False)}\n\n"
     yield "data: [DONE]\n\n"
+
+
+class _Keyed:
+    """An ASGI app (the MCP endpoint) behind the API's keys: without a valid one, 401 as the other routes."""
+
+    def __init__(self, app: ASGIApp, service: Service) -> None:
+        self.app, self.service = app, service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            self.service.authorize(Request(scope))
+        except HTTPException as e:
+            body = {"error": {"message": e.detail, "type": _kind(e.status_code), "status": e.status_code}}
+            await JSONResponse(body, status_code=e.status_code)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class _Held(StreamingResponse):
