@@ -32,6 +32,7 @@ from pydantic import ValidationError
 
 from rag import Answer, Citation, Pipeline, RagError, Settings, Summary, history
 from rag.errors import ReadOnlyError, describe_error
+from rag.follows import Followed
 from rag.intents import Digest, Timeline, read_request
 from rag.terminal import visible
 from rag.text import also_in, md_text
@@ -205,13 +206,44 @@ def show_note(note: str, model: str, seconds: float, cached: bool = False) -> No
     st.caption(md_text(f"{model}, {'from the cache' if cached else f'{seconds:.1f} s'}"))
 
 
-def show_turn(pipeline: Pipeline, request: str, result: Answer | Summary) -> None:
+def show_turn(pipeline: Pipeline, request: str, result: Answer | Summary, turn: int) -> None:
     plain(request, st.chat_message("user"))
     with st.chat_message("assistant"):
         if isinstance(result, Answer):
             show_answer(pipeline, result)
+            follow_button(request, turn)
         else:
             show_summary(pipeline, result)
+
+
+def follow_button(question: str, turn: int) -> None:
+    """One click follows the question: answered again when new articles change its answer (rag.follows)."""
+    st.button("Follow this question", key=f"follow-{turn}", on_click=queue, args=(("follow", question),))
+
+
+def followed_panel(pipeline: Pipeline) -> None:
+    """The sidebar's followed questions: each with its last answer, changed ones marked with the article that
+    changed them; a button checks them all now."""
+    followed = pipeline.follows.all()
+    st.header("Followed")
+    if not followed:
+        st.caption("Follow a question from its answer: it is answered again when new articles change it.")
+        return
+    for f in followed:
+        mark = {"changed": "Changed", "gone": "Gone"}.get(f.status, "")
+        with st.expander(md_text(f"{mark + ': ' if mark else ''}{f.question}"), expanded=f.status != "unchanged"):
+            plain(f.answer["answer"])
+            st.caption(md_text(f"{f.status}: {f.reason} (checked {f.checked_at})"))
+            if f.previous and f.status != "unchanged":
+                plain(f"Before: {f.previous['answer']}", style="color: #808495; font-size: 0.9em")
+            st.button("Stop following", key=f"unfollow-{f.id}", on_click=queue, args=(("unfollow", f.id),))
+    st.button("Check the followed questions now", on_click=queue, args=(("follow-check", ""),))
+
+
+def show_followed(checked: list[Followed]) -> None:
+    for f in checked:
+        if f.status != "unchanged":
+            st.info(md_text(f"Followed question {f.status}: {f.question} -> {f.answer['answer']} ({f.reason})"))
 
 
 def reindex(pipeline: Pipeline) -> None:
@@ -222,6 +254,7 @@ def reindex(pipeline: Pipeline) -> None:
         status.update(label=md_text(f"Indexed: {report.summary()}"), state="complete", expanded=bool(report.skipped))
         for skipped in report.skipped:
             st.warning(md_text(f"Skipped {skipped['path']}: {skipped['reason']}"))
+    show_followed(pipeline.check_follows(after=report))
 
 
 def summarize(
@@ -361,6 +394,7 @@ def corpus_panel(pipeline: Pipeline) -> None:
                 key="uploads",
             )
             st.form_submit_button("Add and index", on_click=queue_uploads)
+        followed_panel(pipeline)
 
 
 def run_action(pipeline: Pipeline, action: tuple[str, Any]) -> None:
@@ -376,6 +410,15 @@ def run_action(pipeline: Pipeline, action: tuple[str, Any]) -> None:
         summarize(pipeline, arg, [], dates=request.dates if isinstance(request, Digest) else None)
     elif kind == "timeline":
         timeline(pipeline, f"Timeline of {arg}", arg, None)
+    elif kind == "follow":
+        st.success(md_text(f"Following: {pipeline.follows.add(arg).question}"))
+    elif kind == "unfollow":
+        pipeline.follows.remove(arg)
+    elif kind == "follow-check":
+        checked = pipeline.follows.check()
+        show_followed(checked)
+        if all(f.status == "unchanged" for f in checked):
+            st.success("No followed answer changed.")
     elif kind == "upload":
         added = []
         for name, data in arg:
@@ -413,8 +456,8 @@ def main() -> None:
             problem(e)
     corpus_panel(pipeline)
 
-    for request, result in st.session_state.turns:
-        show_turn(pipeline, request, result)
+    for turn, (request, result) in enumerate(st.session_state.turns):
+        show_turn(pipeline, request, result, turn)
 
     if question := st.chat_input("Ask a question about the articles"):
         plain(question, st.chat_message("user"))
@@ -443,6 +486,7 @@ def main() -> None:
                 if answer is not None:
                     show_answer(pipeline, answer)
                     st.session_state.turns.append((question, answer))
+                    follow_button(question, len(st.session_state.turns) - 1)
             except Exception as e:
                 problem(e)
 

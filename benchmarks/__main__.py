@@ -20,6 +20,7 @@ NAMES = {
     "duplicates": "near-duplicate groups (MinHash) in RealTime QA 2024 whole: counts, sizes, pairs to read",
     "encoders": "MiniLM on torch (shipped) vs exported to ONNX, fp32 and int8: throughput, agreement, SciFact nDCG",
     "confidence": "p_correct and bands: accuracy per band, coverage, calibration; validation, held-out weeks, seed",
+    "follow": "follow check on 50 followed questions after a 1-article ingest, against asking them all again",
     "api": "the HTTP API under load: 1/4/16 clients, extractive and the bundled model, next to the CLI",
 }
 

@@ -23,6 +23,7 @@ from rag.watch import watch
 
 if TYPE_CHECKING:
     from rag.answering.summarize import Summary
+    from rag.follows import Followed
     from rag.pipeline import Pipeline
     from rag.types import Dates
 
@@ -119,6 +120,17 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the HTTP API until Ctrl-C (its docs at /docs)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    follow = commands.add_parser("follow", help="follow questions: answered again when new articles change the answer")
+    actions = follow.add_subparsers(dest="action", required=True)
+    added = actions.add_parser("add", help="follow a question (prints its id and its answer now)")
+    added.add_argument("question")
+    added.add_argument("--json", action="store_true")
+    actions.add_parser("list", help="the followed questions and their last answers").add_argument(
+        "--json", action="store_true"
+    )
+    actions.add_parser("remove", help="stop following a question").add_argument("id")
+    checked = actions.add_parser("check", help="check each followed question (changed ones first)")
+    checked.add_argument("--json", action="store_true", help="a JSON list: id, question, status, answer, ...")
     commands.add_parser(
         "mcp", help="serve search, ask, summarize, timeline and list_files to an AI assistant (MCP over stdio)"
     )
@@ -150,8 +162,37 @@ def _pipeline() -> Iterator[Pipeline]:
 def _ingest(args: argparse.Namespace) -> int:
     with _pipeline() as pipeline:
         report = pipeline.ingest(progress=not (args.quiet or args.json), rebuild=args.rebuild)
+        followed = pipeline.check_follows(after=report)
     print(json.dumps(report.to_json()) if args.json else terminal_safe(report.summary()))
+    if not args.json:
+        for line in [follow_line(f) for f in followed if f.status != "unchanged"]:
+            print(line)
     return 0
+
+
+def _follow(args: argparse.Namespace) -> int:
+    with _pipeline() as pipeline:
+        follows = pipeline.follows
+        if args.action == "add":
+            added = follows.add(args.question)
+            print(json.dumps(added.to_json()) if args.json else f"{added.id}  {one_line(added.answer['answer'])}")
+        elif args.action == "remove":
+            print(f"no longer following {args.id}: {one_line(follows.remove(args.id).question)}")
+        else:
+            shown = follows.check() if args.action == "check" else follows.all()
+            if args.json:
+                print(json.dumps([f.to_json() for f in shown], ensure_ascii=False, indent=2))
+            else:
+                print("\n".join(follow_line(f) for f in shown) or "no followed questions (`follow add QUESTION`)")
+    return 0
+
+
+def follow_line(followed: Followed) -> str:
+    """One line per followed question: id, status, question, answer, and why."""
+    answer = one_line(followed.answer["answer"])
+    return terminal_safe(
+        f"{followed.id}  {followed.status:9}  {one_line(followed.question)} -> {answer}  ({followed.reason})"
+    )
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -328,6 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "watch": _watch,
             "serve": _serve,
             "mcp": _mcp,
+            "follow": _follow,
         }
         return commands[args.command](args)
     except ValidationError as e:

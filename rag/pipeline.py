@@ -18,6 +18,7 @@ from rag.answering.answerer import Answerer, similarity_to
 from rag.answering.models import Backend
 from rag.config import Settings, configure_logging
 from rag.corpus import Corpus
+from rag.follows import Followed, Follows, FollowStore
 from rag.index.embeddings import configured_embeddings
 from rag.index.index import Index
 from rag.index.state import explaining
@@ -41,7 +42,8 @@ class Pipeline:
     enters here).
 
     Parts, for what the shortcuts below do not cover: `library` (files, search, uploads), `summaries`
-    (summaries, digests, timelines), `backend` (the model), `index`, `corpus`, `embeddings`, `settings`."""
+    (summaries, digests, timelines), `follows` (followed questions), `backend` (the model), `index`, `corpus`,
+    `embeddings`, `settings`."""
 
     def __init__(
         self,
@@ -61,6 +63,14 @@ class Pipeline:
         self.summaries = Summaries(s, self.library, self.backend)
         self._owns_index = index is None
         self._answerer: Answerer | None = None
+        self.follows = Follows(
+            FollowStore(s.data_dir / "follows.sqlite"),
+            ask=lambda question: self.ask(question),
+            search=lambda question: self.search(question),
+            same_facts=self.backend.same_facts,
+            indexed=lambda: {self.library.display(rel) for rel in self.indexed_files()},
+            floor=s.min_relevance,
+        )
         self._lock = threading.Lock()
 
     def sharing_index(self, settings: Settings) -> Pipeline:
@@ -115,6 +125,13 @@ class Pipeline:
     def ingest(self, progress: IngestProgress = False, rebuild: bool = False) -> IngestReport:
         """Bring the index in step with the corpus folder (Library.ingest)."""
         return self.library.ingest(progress, rebuild)
+
+    def check_follows(self, after: IngestReport | None = None) -> list[Followed]:
+        """The followed questions checked (rag.follows), changed ones first; after an ingest, only when it
+        changed the index. [] when none are followed."""
+        if after is not None and not (after.added or after.changed or after.removed):
+            return []
+        return self.follows.check() if self.follows.all() else []
 
     def check(self, repair: bool = False) -> tuple[list[Finding], list[str]]:
         """What is wrong with the index and, with `repair`, what was rebuilt (Library.check)."""

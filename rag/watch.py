@@ -78,6 +78,14 @@ def watch(
             report(f"{started} {len(changes)} change(s); not indexed: {describe_error(e)}")
             continue
         report(f"{started} {len(changes)} change(s): {done.summary()}")
+        try:
+            followed = pipeline.check_follows(after=done)
+        except RagError as e:
+            report(f"{started} followed questions not checked: {e}")
+            continue
+        for f in followed:
+            if f.status != "unchanged":
+                report(f"{started} followed {f.id} {f.status}: {f.question} -> {f.answer['answer']} ({f.reason})")
 
 
 def _changed_article(folder: Path, change: Any, path: str) -> bool:

@@ -205,3 +205,15 @@ def test_a_timeline_asked_in_the_chat_or_the_sidebar(app: AppTest) -> None:
     next(b for b in app.sidebar.button if b.label == "Make the timeline").click().run()
     assert not app.exception
     assert "Timeline of rare earth exports: " in page_text(app)
+
+
+def test_a_question_is_followed_with_one_click_and_listed_in_the_sidebar(app: AppTest) -> None:
+    question = "How many hours did Tuesday's talks last?"
+    app.chat_input[0].set_value(question).run()
+    app.button(key="follow-0").click().run()
+    assert not app.exception
+    assert any(as_shown(s.value) == f"Following: {question}" for s in app.success)
+    followed = [e for e in app.sidebar.expander if as_shown(e.label) == question]
+    assert followed, [e.label for e in app.sidebar.expander]
+    app.sidebar.button[-1].click().run()  # check them now: nothing changed
+    assert any(s.value == "No followed answer changed." for s in app.success)

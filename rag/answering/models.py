@@ -8,6 +8,7 @@ and stops on `close()`. When a model fails, the extractive backend stands in (ra
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from functools import partial
@@ -19,7 +20,7 @@ from pydantic import SecretStr
 from rag.answering.answerer import llm_condenser, llm_generation
 from rag.answering.bundled import MODELS, ensure_gguf, start_server
 from rag.answering.checker import FOLDER as CHECKER_FOLDER
-from rag.answering.checker import Checker
+from rag.answering.checker import Checker, CheckerUnavailable
 from rag.answering.confidence import Combiner, Confidence
 from rag.answering.context import SentenceContext
 from rag.answering.digest import digest
@@ -30,6 +31,7 @@ from rag.answering.pick import Picker
 from rag.answering.prompts import EVIDENCE_PROMPT, PICK_ANSWER, PROMPT
 from rag.answering.summarize import MapReduceSummarizer, Progress, Shown, Summarizer, Summary
 from rag.answering.timeline import timeline
+from rag.text import content_words
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -126,6 +128,18 @@ class Backend:
         if self._confidence is None:
             self._confidence = Confidence(Combiner.load(), self.label)
         return self._confidence
+
+    def same_facts(self, first: str, second: str) -> tuple[bool, str]:
+        """Whether two answers state the same facts, and how that was decided: the support checker read both
+        ways (each supports the other at its threshold), or without it the same content words."""
+        a, b = (re.sub(r"\[\d+\]", " ", text) for text in (first, second))
+        try:
+            checker = self._checker.checker()
+        except CheckerUnavailable:
+            return content_words(a) == content_words(b), "the same content words: the checker is unavailable"
+        forward, backward = checker.scores([(b, [a]), (a, [b])])
+        same = min(forward, backward) >= checker.threshold
+        return same, f"the support checker, both ways: P {forward:.2f} and {backward:.2f}"
 
     def condenser(self) -> Runnable[dict[str, Any], str] | None:
         """Rewrites a follow-up as a standalone question; None without a model."""

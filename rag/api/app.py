@@ -39,6 +39,7 @@ from rag.api.schemas import (
     MAX_TEXT,
     AskRequest,
     ChatRequest,
+    FollowRequest,
     IngestRequest,
     SearchRequest,
     SummarizeRequest,
@@ -289,6 +290,30 @@ def create_app(pipeline: Pipeline) -> FastAPI:
         deleted: list[str] = []
         job = service.jobs.start(before=lambda: deleted.append(pipeline.library.remove_file(name)))
         return {"deleted": deleted[0], "job": job.to_json()}
+
+    @v1.get("/follows")
+    def follows() -> list[dict[str, Any]]:
+        """The followed questions with their last answers (the objects of `follow check --json`)."""
+        return [f.to_json() for f in pipeline.follows.all()]
+
+    @v1.post("/follows", status_code=201)
+    async def follow(body: FollowRequest) -> dict[str, Any]:
+        """Follow a question: answered now, then again when an ingest changes its evidence."""
+        with service.admit():
+            added = await run_in_threadpool(service.taking_turn, partial(pipeline.follows.add, body.question))
+        return added.to_json()
+
+    @v1.delete("/follows/{follow_id}")
+    def unfollow(follow_id: str) -> dict[str, Any]:
+        """Stop following a question."""
+        return pipeline.follows.remove(follow_id).to_json()
+
+    @v1.post("/follows/check")
+    async def check_follows() -> list[dict[str, Any]]:
+        """Check every followed question (changed ones first): the JSON of `follow check --json`."""
+        with service.admit():
+            checked = await run_in_threadpool(service.taking_turn, pipeline.follows.check)
+        return [f.to_json() for f in checked]
 
     @v1.post("/ingest", status_code=202)
     def ingest(body: IngestRequest | None = None) -> dict[str, Any]:

@@ -92,7 +92,9 @@ class Jobs:
             job.done, job.total = done, total
 
         try:
-            job.report = self.pipeline.ingest(progress=progress, rebuild=rebuild).to_json()
+            report = self.pipeline.ingest(progress=progress, rebuild=rebuild)
+            job.report = report.to_json()
+            job.report["follows"] = [f.to_json() for f in self.pipeline.check_follows(after=report)]
             job.state = "done"
         except RagError as e:
             job.state, job.error = "failed", str(e)

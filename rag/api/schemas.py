@@ -58,6 +58,10 @@ class TimelineRequest(Strict):
     refresh: bool = False
 
 
+class FollowRequest(Strict):
+    question: str = Field(min_length=1, max_length=MAX_TEXT)
+
+
 class IngestRequest(Strict):
     rebuild: bool = False
 
