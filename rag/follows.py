@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from rag.answering.answer import Answer
     from rag.types import Hit
 
-STATUSES = ("changed", "unchanged", "gone")
+STATUSES = ("changed", "gone", "unchanged")  # the order `check` lists them in
 Evidence = tuple[tuple[str, int, int, str], ...]
 
 
