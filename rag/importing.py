@@ -16,7 +16,7 @@ import json
 import re
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,7 +110,7 @@ def front_matter_url(path: Path) -> str:
 
 def _records(path: Path, fields: Fields) -> Iterator[tuple[int, Any]]:
     """(line number, record) for every record in the file; a broken line yields (line, RagError)."""
-    with path.open(encoding="utf-8", errors="replace") as lines:
+    with path.open(encoding="utf-8-sig", errors="replace") as lines:  # -sig: a byte-order mark is not data
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
@@ -130,9 +130,14 @@ def _records(path: Path, fields: Fields) -> Iterator[tuple[int, Any]]:
                 yield number, row
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # all but tab, line feed and carriage return
+
+
 def _text(record: dict[str, Any], key: str) -> str:
+    """The field's text, stripped, without control characters (a NUL in a title would make the written file
+    read as binary and be skipped)."""
     value = record.get(key)
-    return value.strip() if isinstance(value, str) else ""
+    return _CONTROL.sub("", value).strip() if isinstance(value, str) else ""
 
 
 def markdown(record: dict[str, Any], fields: Fields) -> tuple[str, str, str]:
@@ -152,6 +157,17 @@ def markdown(record: dict[str, Any], fields: Fields) -> tuple[str, str, str]:
     body = f"# {title}\n\n{text}\n" if title else f"{text}\n"
     stem = f"{date or 'undated'}_{slug(title or text[:60])}"
     return stem, f"---\n{front}---\n{body}", normalise_url(url) if url else ""
+
+
+def _already(corpus: Path, names: Sequence[str], text: str) -> bool:
+    """Whether a file under one of `names` (those taken, in order) already holds exactly `text`."""
+    for name in names:
+        path = corpus / name
+        if not path.exists():
+            return False
+        if path.read_bytes() == text.encode("utf-8"):
+            return True
+    return False
 
 
 def import_jsonl(source: Path, corpus: Path, fields: Fields = Fields()) -> ImportReport:
@@ -177,7 +193,10 @@ def import_jsonl(source: Path, corpus: Path, fields: Fields = Fields()) -> Impor
         if url and url in seen:
             report.duplicates += 1
             continue
-        names = (f"{stem}.md" if n == 1 else f"{stem}-{n}.md" for n in range(1, 1000))
+        names = [f"{stem}.md" if n == 1 else f"{stem}-{n}.md" for n in range(1, 1000)]
+        if not url and _already(corpus, names, text):  # no URL to know it by: the same file is the same record
+            report.duplicates += 1
+            continue
         try:
             report.imported.append(write_new(corpus, names, text.encode("utf-8")).name)
         except FileExistsError as e:

@@ -232,6 +232,17 @@ def md_text(text: str) -> str:
     return _MARKDOWN.sub(r"\\\1", visible(re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "", text)))
 
 
+def md_safe(text: str) -> str:
+    r"""Untrusted `text` for a chat client that renders Markdown and for one that shows it as plain text: only
+    what makes a link, an image or raw HTML is escaped (`[`, `<`, and the backslash itself), so ordinary
+    punctuation reads as written; control characters dropped, invisible ones shown (rag.terminal.visible).
+
+    >>> md_safe("U.S. talks (day 2): ![x](http://a.b/c.png) <img src=x> [click](http://e.vil)")
+    'U.S. talks (day 2): !\\[x](http://a.b/c.png) \\<img src=x> \\[click](http://e.vil)'
+    """
+    return re.sub(r"([\\\[<])", r"\\\1", visible(re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "", text)))
+
+
 def also_in(copies: Sequence[str], shown: int = 3) -> str:
     """The other articles holding a passage's text, for people: "" when there are none.
 

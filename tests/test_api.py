@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -140,12 +141,13 @@ def test_the_openai_client_gets_cited_answers_with_sources_and_no_links_from_art
         reply = client.chat.completions.create(model="cited", messages=messages)
         content = reply.choices[0].message.content or ""
         assert "4,211" in content and "[1]" in content and "**Sources:**" in content
-        assert "](http" not in content  # the article's image and link are text, escaped
+        assert not re.search(r"(?<!\\)\[(pixel|click here)\]\(", content)  # the image and link are text
+        assert "\\" not in content.replace("\\[", "").replace("\\<", "")  # ordinary punctuation is not escaped
         cited = (reply.model_extra or {})["cited"]
         assert cited["citations"][0]["source"].endswith("hostile.md") and not cited["refused"]
         trust = {k: (reply.model_extra or {})[k] for k in ("band", "p_correct")}  # extra fields of the response
         assert trust == {"band": cited["band"], "p_correct": cited["p_correct"]} and trust["band"] == "unsure"
-        assert "_Unsure \\(estimated" in content  # the band in words, for a client that shows only the text
+        assert "_Unsure (estimated" in content  # the band in words, for a client that shows only the text
 
         stream = client.chat.completions.create(model="cited", messages=messages, stream=True)
         chunks = list(stream)
@@ -177,6 +179,14 @@ def test_keys_are_required_when_set_and_never_shown(make_pipeline: Callable[...,
             assert "secret" not in refused.text
         for key in ("first-secret-key", "second-secret-key"):
             assert http.post("/v1/search", json=query, headers={"Authorization": f"Bearer {key}"}).status_code == 200
+        # the schema and its page are behind the keys too, and the page loads nothing from outside
+        assert http.get("/docs").status_code == 401 and http.get("/openapi.json").status_code == 401
+        keyed = {"Authorization": "Bearer first-secret-key"}
+        page = http.get("/docs", headers=keyed)
+        assert page.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in page.text
+        assert "https://" not in page.text and "http://" not in page.text
+        assert http.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+        assert "/v1/ask" in http.get("/openapi.json", headers=keyed).json()["paths"]
 
 
 def test_serving_beyond_loopback_without_keys_is_refused_with_one_line(tmp_path: Any, corpus: Any) -> None:

@@ -77,3 +77,24 @@ def test_a_list_of_records_per_line_is_read(tmp_path: Path) -> None:
     report = import_jsonl(source, tmp_path / "corpus", Fields(list_field="search_result"))
     assert len(report.imported) == 1 and report.duplicates == 1
     assert report.skipped == [{"line": 2, "reason": "no list in field 'search_result'"}]
+
+
+def test_a_byte_order_mark_a_nul_in_a_title_and_records_without_urls(tmp_path: Path) -> None:
+    """The first record after a byte-order mark is read; control characters leave titles (a NUL would make the
+    file read as binary and skipped); records without a URL are duplicates when the same file is there."""
+    from rag.importing import import_jsonl
+
+    corpus = tmp_path / "corpus"
+    source = tmp_path / "articles.jsonl"
+    records = [
+        {"title": "Quokka\x00 festival", "text": "The festival drew 40,000 visitors.", "publish_date": "2024/03/04"},
+        {"title": "Walrus census", "text": "Twelve walruses were counted.", "publish_date": "2024/03/05"},
+        {"title": "Walrus census", "text": "A recount found fifteen.", "publish_date": "2024/03/05"},
+    ]
+    source.write_bytes(b"\xef\xbb\xbf" + "\n".join(json.dumps(r) for r in records).encode())
+    first = import_jsonl(source, corpus)
+    assert len(first.imported) == 3 and not first.skipped, first
+    quokka = documents.load(corpus / first.imported[0])
+    assert quokka.title == "Quokka festival" and "\x00" not in (corpus / first.imported[0]).read_text()
+    again = import_jsonl(source, corpus)
+    assert (again.imported, again.duplicates) == ([], 3)  # by content: no URL to know them by

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
@@ -152,8 +152,12 @@ def create_app(pipeline: Pipeline) -> FastAPI:
         summary="Answers you can check, from a folder of news articles.",
         version="1",
         lifespan=lifespan,
+        docs_url=None,  # served below: from local files (no CDN offline) and behind the keys
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.service = service
+    _docs(app, service)
     for route in mcp.http_routes(tools):
         app.router.routes.append(Route(route.path, endpoint=_Keyed(route.endpoint, service)))
     _handle_errors(app)
@@ -426,6 +430,31 @@ async def _chat_events(items: Iterator[str | Answer | Summary], completion_id: s
     except Exception as e:
         yield f"data: {json.dumps(_error_body(e), ensure_ascii=False)}\n\n"
     yield "data: [DONE]\n\n"
+
+
+def _docs(app: FastAPI, service: Service) -> None:
+    """The OpenAPI schema and its Swagger page, both behind the API's keys; the page's scripts and styles come
+    from the swagger-ui-bundle package, not a CDN (which an offline machine cannot reach)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    keyed = [Depends(service.authorize)]
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=keyed)
+    def schema() -> dict[str, Any]:
+        return app.openapi()
+
+    @app.get("/docs", include_in_schema=False, dependencies=keyed)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="cited API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
 
 
 class _Keyed:

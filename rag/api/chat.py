@@ -22,7 +22,7 @@ from rag.answering.answer import Answer
 from rag.answering.confidence import describe
 from rag.answering.summarize import Summary
 from rag.errors import RagError
-from rag.text import md_text
+from rag.text import md_safe
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -57,42 +57,42 @@ def answer_markdown(answer: Answer) -> str:
     """The checked answer as Markdown: sentences with [n] markers (unsupported ones marked), then the sources;
     for a refusal, the reason and the closest passages."""
     if answer.refused:
-        lines = [md_text(answer.answer), "", "**Closest passages**"]
-        lines += [f"- {md_text(h.source)}: “{md_text(_short(h.text))}”" for h in answer.passages]
+        lines = [md_safe(answer.answer), "", "**Closest passages**"]
+        lines += [f"- {md_safe(h.source)}: “{md_safe(_short(h.text))}”" for h in answer.passages]
     else:
         shown = []
         for s in answer.sentences:
             marks = "".join(f"[{c}]" for c in s.citations)
             why = f": {s.reason}" if s.reason else ""
-            unsupported = "" if s.supported else f" _(not supported by the sources{md_text(why)})_"
-            shown.append(f"{md_text(s.text)} {marks}".rstrip() + unsupported)
+            unsupported = "" if s.supported else f" _(not supported by the sources{md_safe(why)})_"
+            shown.append(f"{md_safe(s.text)} {marks}".rstrip() + unsupported)
         lines = [
             " ".join(shown),
             "",
-            f"_{md_text(describe(answer.band, answer.p_correct, answer.band_reason))}_",
+            f"_{md_safe(describe(answer.band, answer.p_correct, answer.band_reason))}_",
             "",
             SOURCES,
             *_sources(answer.citations),
         ]
     if answer.note:
-        lines += ["", f"_{md_text('note: ' + answer.note)}_"]
+        lines += ["", f"_{md_safe('note: ' + answer.note)}_"]
     return "\n".join(lines)
 
 
 def summary_markdown(summary: Summary) -> str:
     """A summary, digest or timeline as Markdown: its title, cited bullets (unsupported ones marked), the sources."""
-    lines = [f"**{md_text(summary.title)}**", ""]
+    lines = [f"**{md_safe(summary.title)}**", ""]
     if not summary.bullets:
         lines.append("The articles say nothing about this." if summary.topic else "Nothing to summarize.")
     for b in summary.bullets:
-        story = f"{md_text(b.heading())}: " if b.story else ""
+        story = f"{md_safe(b.heading())}: " if b.story else ""
         marks = "".join(f"[{c}]" for c in b.citations)
         unsupported = "" if b.supported else " _(not supported by the sources)_"
-        lines.append(f"- {story}{md_text(b.text)} {marks}".rstrip() + unsupported)
+        lines.append(f"- {story}{md_safe(b.text)} {marks}".rstrip() + unsupported)
     if summary.citations:
         lines += ["", SOURCES, *_sources(summary.citations)]
     if summary.note:
-        lines += ["", f"_{md_text('note: ' + summary.note)}_"]
+        lines += ["", f"_{md_safe('note: ' + summary.note)}_"]
     return "\n".join(lines)
 
 
@@ -104,7 +104,7 @@ def _sources(citations: Sequence[Citation]) -> list[str]:
     lines = []
     for c in citations:
         about = f"{c.about}, " if c.about else ""
-        lines.append(f"- [{c.id}] {md_text(about + c.source)}:{c.start}-{c.end}: “{md_text(_short(c.quote))}”")
+        lines.append(f"- [{c.id}] {md_safe(about + c.source)}:{c.start}-{c.end}: “{md_safe(_short(c.quote))}”")
     return lines
 
 
