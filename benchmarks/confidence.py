@@ -71,7 +71,7 @@ def supported_right(rows: Sequence[dict[str, Any]]) -> float | None:
     return round(sum(marked) / len(marked), 4) if marked else None
 
 
-def plots(sets: dict[str, tuple[list[dict[str, Any]], list[Rating]]], level: float) -> None:
+def plots(sets: dict[str, tuple[list[dict[str, Any]], list[Rating]]], level: float | None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -88,7 +88,9 @@ def plots(sets: dict[str, tuple[list[dict[str, Any]], list[Rating]]], level: flo
         ax.plot(k / len(rows), 1 - right / k, label=f"{name} ({len(rows)} questions)")
     ax.axhline(1 - fitting.TARGET, color="gray", linestyle=":", label="5 % wrong")
     ax.set(xlabel="share of questions answered (most confident first)", ylabel="share of those answers wrong")
-    ax.set_title(f"Risk and coverage (checked at P >= {level:.2f})")
+    ax.set_title(
+        "Risk and coverage" + (f" (checked at P >= {level:.2f})" if level is not None else " (no checked level)")
+    )
     ax.legend()
     fig.tight_layout()
     fig.savefig(RISK_COVERAGE, dpi=110)
@@ -163,7 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         for name, r in results.items()
     ]
-    print(f"checked at p_correct >= {shipped.checked_at} (target: right {fitting.TARGET:.0%})")
+    level = "none reached" if shipped.checked_at is None else f"p_correct >= {shipped.checked_at}"
+    print(f"checked at: {level} (target: right {fitting.TARGET:.0%} with {fitting.MIN_CHECKED} or more answers)")
     print(table(lines, header))
     plots(sets, shipped.checked_at)
     path = write_json("confidence", {"checked_at": shipped.checked_at, "sets": results})

@@ -1,8 +1,9 @@
 """Fit the answer-confidence combiner: `python -m training.confidence` (`make fit-confidence` collects first).
 
 Data: the answers training.answers kept (data/confidence/answers), cited's default 1.5B on every question of the
-RealTime QA 2024 fit weeks. Each shown answer is graded as `benchmarks qa` grades it (right when it states the
-right choice, evals.metrics.matched_choice); refusals state nothing and are not fitted.
+RealTime QA 2024 fit weeks, but those whose right choice is "All of the above" or "None of these" (no free
+answer can state it). Each shown answer is graded as `benchmarks qa` grades it (right when it states the right
+choice, evals.metrics.matched_choice); refusals state nothing and are not fitted.
 
 1. Out-of-fold probabilities, one week left out at a time: each fit week's answers are rated by a combiner
    fitted on the other weeks only, so every probability used below is one of a week it never saw.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, replace
@@ -35,8 +37,15 @@ MIN_CHECKED = 40
 VERSION = 1
 
 
+# A quiz choice no free answer can state ("All of the above", "None of these candidates"): such questions are
+# left out, since every answer to them would count as wrong, right or not.
+META_CHOICE = re.compile(r"^\s*(all|none|both|neither) of (the above|these|them)\b", re.IGNORECASE)
+
+
 def graded(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each row with `right` (a refusal is never right) and its `signals`."""
+    """Each row with `right` (a refusal is never right) and its `signals`; rows whose right choice is a quiz's
+    "All of the above" or "None of these" are left out."""
+    rows = [row for row in rows if not META_CHOICE.match(row["choices"][row["right_choice"]])]
     from evals.metrics import matched_choice
     from rag.answering.answerer import similarity_to
     from rag.config import Settings
@@ -58,7 +67,7 @@ def matrix(rows: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
     return x, np.array([row["right"] for row in rows], dtype=int)
 
 
-def fit(rows: Sequence[dict[str, Any]], label: str, level: float = 1.0) -> Combiner:
+def fit(rows: Sequence[dict[str, Any]], label: str, level: float | None = None) -> Combiner:
     """A Combiner fitted on `rows` (shown answers), checking at `level`."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
@@ -86,7 +95,9 @@ def out_of_fold(rows: Sequence[dict[str, Any]], label: str) -> dict[str, Combine
     }
 
 
-def rated(rows: Sequence[dict[str, Any]], combiners: Mapping[str, Combiner] | Combiner, level: float) -> list[Rating]:
+def rated(
+    rows: Sequence[dict[str, Any]], combiners: Mapping[str, Combiner] | Combiner, level: float | None
+) -> list[Rating]:
     """Each row rated as a live answer is (rag.answering.confidence.Confidence), by its week's combiner (or the
     one given) checking at `level`."""
     out = []
@@ -96,9 +107,9 @@ def rated(rows: Sequence[dict[str, Any]], combiners: Mapping[str, Combiner] | Co
     return out
 
 
-def checked_level(ratings: Sequence[Rating], rows: Sequence[dict[str, Any]]) -> float:
+def checked_level(ratings: Sequence[Rating], rows: Sequence[dict[str, Any]]) -> float | None:
     """The lowest level at which the shown answers that may be checked (`eligible`) and score at or above it are
-    right >= TARGET, with >= MIN_CHECKED of them; 1.0 (nothing checked) when there is none."""
+    right >= TARGET, with >= MIN_CHECKED of them; None (nothing is checked) when there is none."""
     pairs = sorted(
         (
             (r.p_correct, row["right"])
@@ -107,7 +118,7 @@ def checked_level(ratings: Sequence[Rating], rows: Sequence[dict[str, Any]]) -> 
         ),
         reverse=True,
     )
-    best = 1.0
+    best = None
     for k in range(MIN_CHECKED, len(pairs) + 1):
         if k < len(pairs) and pairs[k][0] == pairs[k - 1][0]:
             continue  # a level takes every answer of that probability
@@ -136,6 +147,7 @@ def figures(rows: Sequence[dict[str, Any]], ratings: Sequence[Rating]) -> dict[s
     right = np.array([bool(row["right"]) for row in rows])
     answerable = np.array([row.get("answerable") is True for row in rows])
     shown, checked = band != "refused", band == "checked"
+    order = [i for i in np.argsort(-p, kind="stable") if shown[i]]  # shown answers, most confident first
 
     def share(part: np.ndarray, of: np.ndarray) -> float | None:
         return round(float(part[of].mean()), 4) if of.any() else None
@@ -152,6 +164,9 @@ def figures(rows: Sequence[dict[str, Any]], ratings: Sequence[Rating]) -> dict[s
         "labelled_answerable": int(answerable.sum()),
         "coverage_of_answerable": share(checked, answerable),
         "ece": round(ece(p[shown], right[shown]), 4),
+        "right_of_most_confident": {
+            k: round(float(right[order[:k]].mean()), 4) if len(order) >= k else None for k in (10, 20, 40)
+        },
     }
 
 
@@ -170,8 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     label = labels.pop()
     folds = out_of_fold(rows, label)
-    level = checked_level(rated(rows, folds, 1.0), rows)
-    shipped = fit(shown, label, round(level, 4))
+    level = checked_level(rated(rows, folds, None), rows)
+    shipped = fit(shown, label, None if level is None else round(level, 4))
     held = graded(read(HELD_OUT_WEEKS))
     out = {
         **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(shipped).items()},

@@ -184,7 +184,7 @@ class Combiner:
     scales: tuple[float, ...]
     weights: tuple[float, ...]
     intercept: float
-    checked_at: float  # the lowest p_correct shown as checked
+    checked_at: float | None  # the lowest p_correct shown as checked; None: no level was right often enough
     model: str  # the answering model it was fitted on ("bundled:qwen2.5-coder-1.5b")
     version: int = 1
 
@@ -199,7 +199,7 @@ class Combiner:
                 scales=tuple(map(float, data["scales"])),
                 weights=tuple(map(float, data["weights"])),
                 intercept=float(data["intercept"]),
-                checked_at=float(data["checked_at"]),
+                checked_at=None if data["checked_at"] is None else float(data["checked_at"]),
                 model=str(data["model"]),
                 version=int(data["version"]),
             )
@@ -238,14 +238,16 @@ class Confidence:
             return Rating(0.5, "unsure", "no confidence model is installed", values)
         p = round(self.combiner.probability(values), 4)
         why = weakest(answer, values)
-        if p >= self.combiner.checked_at and eligible(values) and self.model == self.combiner.model:
+        level = self.combiner.checked_at
+        if level is not None and p >= level and eligible(values) and self.model == self.combiner.model:
             return Rating(p, "checked", "every check held", values)
         if why is None:
-            why = (
-                f"confidence is measured for {self.combiner.model} only"
-                if self.model != self.combiner.model
-                else "below the level shown as checked"
-            )
+            if self.model != self.combiner.model:
+                why = f"confidence is measured for {self.combiner.model} only"
+            elif level is None:
+                why = "no answer of this model is right often enough to show as checked"
+            else:
+                why = "below the level shown as checked"
         return Rating(p, "unsure", why, values)
 
 
