@@ -21,7 +21,7 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -192,14 +192,17 @@ class Follows:
 
     def _checked(self, followed: Followed) -> Followed:
         now, old = _now(), followed.answer
+
+        def unchanged(why: str, answer: dict[str, Any] = old, evidence: Evidence = followed.evidence) -> Followed:
+            return Followed(followed.id, followed.question, answer, evidence, None, "unchanged", why, now)
+
         hits = self._search(followed.question)
         if fingerprint(hits, old["citations"], self.floor) == followed.evidence:
-            return replace(followed, status="unchanged", reason="no new evidence", checked_at=now)
+            return unchanged("no new evidence")
         new = kept(self._ask(followed.question))
         evidence = fingerprint(hits, new["citations"], self.floor)
         if new["answer"] == old["answer"] and new["refused"] == old["refused"]:
-            return replace(followed, answer=new, evidence=evidence, status="unchanged", checked_at=now,
-                           reason="new evidence, the same answer")  # fmt: skip
+            return unchanged("new evidence, the same answer", new, evidence)
         cited_before = {c["source"] for c in old["citations"]}
         if new["refused"] and cited_before and not cited_before & self._indexed():
             why = f"{', '.join(sorted(cited_before))} left the index and nothing else answers it"
@@ -207,8 +210,7 @@ class Follows:
         if not new["refused"] and not old["refused"]:
             same, how = self._same(old["answer"], new["answer"])
             if same:
-                why = f"new evidence, the same facts ({how})"
-                return replace(followed, answer=new, evidence=evidence, status="unchanged", reason=why, checked_at=now)
+                return unchanged(f"new evidence, the same facts ({how})", new, evidence)
         return Followed(followed.id, followed.question, new, evidence, old, "changed", _what_changed(old, new), now)
 
 

@@ -91,6 +91,8 @@ def test_the_shipped_combiner_loads_and_a_damaged_one_is_reported_not_raised(
     damaged = tmp_path / "confidence.json"
     damaged.write_text('{"signals": ["support_min"], "weights": [1', encoding="utf-8")
     assert Combiner.load(damaged) is None
+    damaged.write_text(json.dumps({**fitted, "weights": fitted["weights"][:-1]}), encoding="utf-8")
+    assert Combiner.load(damaged) is None  # a weight short: reported at load, not a crash at answer time
     assert "make fit-confidence" in caplog.text
 
 

@@ -60,6 +60,8 @@ def test_a_new_article_changes_the_answer_an_unrelated_one_asks_nothing_and_a_re
     recount = next(c for c in shown["citations"] if c["file"].endswith("walrus-recount.txt"))
     assert recount["quote"] in (corpus / "walrus-recount.txt").read_text()
     assert len(recount["span"]) == 2 and len(asked) == 2
+    [settled] = follows.check()  # nothing new since: unchanged, and no longer showing the answer before
+    assert (settled.status, settled.to_json()["previous_answer"], len(asked)) == ("unchanged", None, 2)
 
     (corpus / "walrus.txt").unlink()
     (corpus / "walrus-recount.txt").unlink()

@@ -1,9 +1,9 @@
 """How far to trust an answer: `p_correct`, the probability that it states the right answer, and a band.
 
 Bands: `checked` (p_correct at or above the fitted level, every sentence supported, and only for the model it
-was fitted on), `unsure`
-(shown, with a warning to read the sources) and `refused` (the pipeline refused: nothing is stated, so
-p_correct is 0). An answer that only restates the question is never `checked`, whatever its score.
+was fitted on), `unsure` (shown, with a warning to read the sources) and `refused` (the pipeline refused:
+nothing is stated, so p_correct is 0). An answer that only restates the question is never `checked`, whatever
+its score; with no fitted level (none was right often enough), nothing is.
 
 p_correct comes from a logistic regression over signals every answer already carries (`signals`: the support
 check's scores, retrieval scores, the answerability score, what the answer adds to the question, the question's
@@ -193,6 +193,9 @@ class Combiner:
         """The shipped combiner, or None (logged) when its file is missing or damaged."""
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+            sizes = {len(data[key]) for key in ("signals", "means", "scales", "weights")}
+            if len(sizes) != 1 or not all(float(scale) > 0 for scale in data["scales"]):
+                raise ValueError("its signals, means, scales and weights do not fit together")
             return cls(
                 names=tuple(data["signals"]),
                 means=tuple(map(float, data["means"])),
