@@ -9,12 +9,12 @@ are plain text: control and invisible characters escaped, instruction-like sente
 does for the model. Each result is that text plus the same data as structured content.
 
 One pipeline serves every call (the index and the model load once); calls run in a worker thread, one model
-call at a time (the pipeline's lock).
+call at a time (a lock over stdio, the API's queue over HTTP).
 """
 
 from __future__ import annotations
 
-import logging
+import threading
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -34,7 +34,6 @@ from rag.terminal import one_line, terminal_safe
 if TYPE_CHECKING:
     from rag.pipeline import Pipeline
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 INSTRUCTIONS = (
     "cited answers questions about a folder of news articles. Every answer sentence cites the article passage it "
@@ -50,7 +49,7 @@ Turn = Callable[[Callable[[], Any]], Any]
 def build(pipeline: Pipeline, turn: Turn | None = None) -> MCPServer:
     """The MCP server over `pipeline`: five tools, each a thin call of the pipeline. `turn(work)` runs the calls
     that may use the model (ask, summarize, timeline): the API passes its queue, so they wait their turn as its
-    other requests do; by default they run as they come."""
+    other requests do, and stdio a lock; without one they run as they come."""
     server = MCPServer("cited", instructions=INSTRUCTIONS)
 
     async def run(call: Callable[[], T], model: bool = False) -> T:
@@ -71,7 +70,7 @@ def build(pipeline: Pipeline, turn: Turn | None = None) -> MCPServer:
             f"[{n}] {h.source}:{h.start}-{h.end} {h.title} ({h.date or 'undated'})\n    {' '.join(h.text.split())}"
             for n, h in enumerate(hits, start=1)
         ]
-        data = [{k: v for k, v in h.to_json().items() if k != "copies"} for h in hits]
+        data = [{key: value for key, value in h.to_json().items() if key != "copies"} for h in hits]
         return _result("\n".join(lines) or "no passages found", {"hits": data})
 
     @server.tool(description="Answer a question from the articles, every sentence cited and checked.")
@@ -148,8 +147,14 @@ def _cleaned(value: Any) -> Any:
 
 
 def serve_stdio(pipeline: Pipeline) -> None:
-    """Serve `pipeline` over stdio until the client closes it."""
-    build(pipeline).run("stdio")
+    """Serve `pipeline` over stdio until the client closes it; calls that use the model take turns."""
+    lock = threading.Lock()
+
+    def one_at_a_time(work: Callable[[], Any]) -> Any:
+        with lock:
+            return work()
+
+    build(pipeline, turn=one_at_a_time).run("stdio")
 
 
 def http_routes(server: MCPServer) -> list[Route]:
