@@ -224,8 +224,12 @@ def follow_button(question: str, turn: int) -> None:
 def followed_panel(pipeline: Pipeline) -> None:
     """The sidebar's followed questions: each with its last answer, changed ones marked with the article that
     changed them; a button checks them all now."""
-    followed = pipeline.follows.all()
     st.header("Followed")
+    try:
+        followed = pipeline.follows.all()
+    except RagError as e:  # a damaged list: say so, the rest of the page works
+        st.warning(md_text(str(e)))
+        return
     if not followed:
         st.caption("Follow a question from its answer: it is answered again when new articles change it.")
         return

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.errors import NotFound, RagError, StateError
+from rag.errors import NotFound, RagError, ReadOnlyError, StateError
 
 if TYPE_CHECKING:
     from rag.answering.answer import Answer
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 STATUSES = ("changed", "gone", "unchanged")  # the order `check` lists them in
 Evidence = tuple[tuple[str, int, int, str], ...]
+SCHEMA = "CREATE TABLE IF NOT EXISTS follows (id TEXT PRIMARY KEY, position INTEGER, data TEXT NOT NULL)"
 
 
 @dataclass(frozen=True)
@@ -100,25 +101,32 @@ class FollowStore:
         self.path = path
 
     @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
+    def _db(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """The store, opened read-only unless `write` (then made if missing): reading needs no write access."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=30)
+            if write:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path if write else f"file:{self.path}?mode=ro", timeout=30, uri=not write)
             try:
                 with db:
-                    db.execute(
-                        "CREATE TABLE IF NOT EXISTS follows (id TEXT PRIMARY KEY, position INTEGER, data TEXT NOT NULL)"
-                    )
+                    if write:
+                        db.execute(SCHEMA)
                     yield db
             finally:
                 db.close()
         except sqlite3.DatabaseError as e:
+            if "readonly" in str(e):
+                raise ReadOnlyError(
+                    f"the followed questions cannot be saved in {self.path} ({e}): the data folder is read-only"
+                ) from e
             raise StateError(
                 f"the followed questions in {self.path} are damaged ({e}); move that file away to start a new list "
                 "(the index is not affected)"
             ) from e
 
     def all(self) -> list[Followed]:
+        if not self.path.exists():
+            return []
         with self._db() as db:
             rows = db.execute("SELECT data FROM follows ORDER BY position").fetchall()
         try:
@@ -127,7 +135,7 @@ class FollowStore:
             raise StateError(f"the followed questions in {self.path} are damaged ({e}); move that file away") from e
 
     def put(self, followed: Followed) -> None:
-        with self._db() as db:
+        with self._db(write=True) as db:
             position = db.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM follows").fetchone()[0]
             data = json.dumps(_dump(followed), ensure_ascii=False)
             updated = db.execute("UPDATE follows SET data = ? WHERE id = ?", (data, followed.id)).rowcount
@@ -138,7 +146,7 @@ class FollowStore:
         found = {f.id: f for f in self.all()}
         if follow_id not in found:
             raise NotFound(f"no followed question has the id {follow_id!r} (`follow list` shows them)")
-        with self._db() as db:
+        with self._db(write=True) as db:
             db.execute("DELETE FROM follows WHERE id = ?", (follow_id,))
         return found[follow_id]
 

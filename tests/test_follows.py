@@ -111,3 +111,9 @@ def test_the_api_follows_checks_and_unfollows(make_pipeline: Callable[..., Pipel
         assert http.delete(f"/v1/follows/{added.json()['id']}").status_code == 200
         assert http.delete(f"/v1/follows/{added.json()['id']}").status_code == 404
         assert http.get("/v1/follows").json() == []
+
+
+def test_reading_the_list_writes_nothing(tmp_path: Path) -> None:
+    """A data folder nobody may write to (read-only) still lists no followed questions: reading makes no file."""
+    store = FollowStore(tmp_path / "data" / "follows.sqlite")
+    assert store.all() == [] and not (tmp_path / "data").exists()
