@@ -24,11 +24,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from swagger_ui_bundle import swagger_ui_path
 
 from rag import history, mcp, read_request
 from rag.answering.answer import Answer, Stopped
@@ -435,10 +438,6 @@ async def _chat_events(items: Iterator[str | Answer | Summary], completion_id: s
 def _docs(app: FastAPI, service: Service) -> None:
     """The OpenAPI schema and its Swagger page, both behind the API's keys; the page's scripts and styles come
     from the swagger-ui-bundle package, not a CDN (which an offline machine cannot reach)."""
-    from fastapi.openapi.docs import get_swagger_ui_html
-    from fastapi.staticfiles import StaticFiles
-    from swagger_ui_bundle import swagger_ui_path
-
     keyed = [Depends(service.authorize)]
     app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
 
