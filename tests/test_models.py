@@ -111,7 +111,8 @@ def test_a_locally_hosted_server_is_one_setting_away(
     assert code == 0, err
     result = json.loads(out)
     assert result["model"] == "openai:local-model" and not result["refused"]
-    assert set(result["trace"]) == {"retrieved", "context", "prompt", "answerable", "support", "sentences"}
+    trace = {"retrieved", "context", "prompt", "answerable", "support", "sentences", "confidence"}
+    assert set(result["trace"]) == trace
     assert result["trace"]["context"]["kind"] == "sentences" and result["trace"]["context"]["prompt_tokens"] <= 600
     assert 0 <= result["trace"]["answerable"] <= 1
     assert result["trace"]["support"] == "checker" and result["trace"]["retrieved"][0]["dense_rank"]
