@@ -31,7 +31,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from benchmarks.qa import corpus_settings, prepare
     from rag.answering.answer import Answer
     from rag.config import Settings
-    from rag.follows import Follows, FollowStore
     from rag.index.embeddings import configured_embeddings
     from rag.pipeline import Pipeline
 
@@ -55,14 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         asked.append(question)
         return pipeline.ask(question)
 
-    follows = Follows(
-        FollowStore(settings.data_dir / "follows.sqlite"),
-        ask=ask,
-        search=lambda question: pipeline.search(question),
-        same_facts=pipeline.backend.same_facts,
-        indexed=lambda: {pipeline.library.display(rel) for rel in pipeline.indexed_files()},
-        floor=settings.min_relevance,
-    )
+    follows = pipeline.follows_asking(ask)
     try:
         weeks = sorted(p.name[:8] for p in realtimeqa.DATA.glob("*_qa.jsonl"))
         questions = [q["question_sentence"] for w in weeks[weeks.index(WEEK) :] for q in realtimeqa.questions(w)]

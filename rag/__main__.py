@@ -23,7 +23,6 @@ from rag.watch import watch
 
 if TYPE_CHECKING:
     from rag.answering.summarize import Summary
-    from rag.follows import Followed
     from rag.pipeline import Pipeline
     from rag.types import Dates
 
@@ -165,7 +164,7 @@ def _ingest(args: argparse.Namespace) -> int:
         followed = pipeline.check_follows(after=report)
     print(json.dumps(report.to_json()) if args.json else terminal_safe(report.summary()))
     if not args.json:
-        for line in [follow_line(f) for f in followed if f.status != "unchanged"]:
+        for line in [one_line(f.line()) for f in followed if f.status != "unchanged"]:
             print(line)
     return 0
 
@@ -183,16 +182,8 @@ def _follow(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps([f.to_json() for f in shown], ensure_ascii=False, indent=2))
             else:
-                print("\n".join(follow_line(f) for f in shown) or "no followed questions (`follow add QUESTION`)")
+                print("\n".join(one_line(f.line()) for f in shown) or "no followed questions (`follow add QUESTION`)")
     return 0
-
-
-def follow_line(followed: Followed) -> str:
-    """One line per followed question: id, status, question, answer, and why."""
-    answer = one_line(followed.answer["answer"])
-    return terminal_safe(
-        f"{followed.id}  {followed.status:9}  {one_line(followed.question)} -> {answer}  ({followed.reason})"
-    )
 
 
 def _import(args: argparse.Namespace) -> int:

@@ -50,6 +50,11 @@ class Followed:
     reason: str = "followed"
     checked_at: str = ""
 
+    def line(self) -> str:
+        """One line: id, status, question, answer and why (newlines folded; the caller escapes for its screen)."""
+        question, answer = (" ".join(text.split()) for text in (self.question, self.answer["answer"]))
+        return f"{self.id}  {self.status:9}  {question} -> {answer}  ({self.reason})"
+
     def to_json(self) -> dict[str, Any]:
         """The object of `follow check --json` (its keys are a contract)."""
         return {
@@ -134,13 +139,15 @@ class FollowStore:
         except (ValueError, KeyError, TypeError) as e:
             raise StateError(f"the followed questions in {self.path} are damaged ({e}); move that file away") from e
 
-    def put(self, followed: Followed) -> None:
+    def put(self, *followed: Followed) -> None:
+        """Save each of `followed` (new ones at the end of the list), all in one transaction."""
         with self._db(write=True) as db:
-            position = db.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM follows").fetchone()[0]
-            data = json.dumps(_dump(followed), ensure_ascii=False)
-            updated = db.execute("UPDATE follows SET data = ? WHERE id = ?", (data, followed.id)).rowcount
-            if not updated:
-                db.execute("INSERT INTO follows VALUES (?, ?, ?)", (followed.id, position, data))
+            for one in followed:
+                position = db.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM follows").fetchone()[0]
+                data = json.dumps(_dump(one), ensure_ascii=False)
+                updated = db.execute("UPDATE follows SET data = ? WHERE id = ?", (data, one.id)).rowcount
+                if not updated:
+                    db.execute("INSERT INTO follows VALUES (?, ?, ?)", (one.id, position, data))
 
     def remove(self, follow_id: str) -> Followed:
         found = {f.id: f for f in self.all()}
@@ -194,8 +201,8 @@ class Follows:
     def check(self) -> list[Followed]:
         """Each followed question checked (see the module), stored; changed ones first."""
         checked = [self._checked(followed) for followed in self.store.all()]
-        for followed in checked:
-            self.store.put(followed)
+        if checked:
+            self.store.put(*checked)
         return sorted(checked, key=lambda f: STATUSES.index(f.status))
 
     def _checked(self, followed: Followed) -> Followed:

@@ -85,7 +85,7 @@ def watch(
             continue
         for f in followed:
             if f.status != "unchanged":
-                report(f"{started} followed {f.id} {f.status}: {f.question} -> {f.answer['answer']} ({f.reason})")
+                report(f"{started} followed {f.line()}")
 
 
 def _changed_article(folder: Path, change: Any, path: str) -> bool:

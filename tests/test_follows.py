@@ -22,14 +22,7 @@ def follows_of(pipeline: Pipeline, asked: list[str]) -> Follows:
         asked.append(question)
         return pipeline.ask(question)
 
-    return Follows(
-        FollowStore(pipeline.settings.data_dir / "follows.sqlite"),
-        ask=ask,
-        search=lambda question: pipeline.search(question),
-        same_facts=pipeline.backend.same_facts,
-        indexed=lambda: {pipeline.library.display(rel) for rel in pipeline.indexed_files()},
-        floor=pipeline.settings.min_relevance,
-    )
+    return pipeline.follows_asking(ask)
 
 
 def test_a_new_article_changes_the_answer_an_unrelated_one_asks_nothing_and_a_removed_one_is_gone(
@@ -117,3 +110,20 @@ def test_reading_the_list_writes_nothing(tmp_path: Path) -> None:
     """A data folder nobody may write to (read-only) still lists no followed questions: reading makes no file."""
     store = FollowStore(tmp_path / "data" / "follows.sqlite")
     assert store.all() == [] and not (tmp_path / "data").exists()
+
+
+def test_an_api_ingest_lands_even_when_the_followed_questions_cannot_be_checked(
+    make_pipeline: Callable[..., Pipeline], corpus: Path
+) -> None:
+    from .test_api import serving, wait_for
+
+    pipeline = make_pipeline(llm="extractive")
+    pipeline.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    (pipeline.settings.data_dir / "follows.sqlite").write_bytes(b"not a database" * 100)
+    (corpus / "walrus.txt").write_text("The walrus census on the ice floe counted twelve animals this spring.")
+    with serving(pipeline) as http:
+        job = wait_for(http, http.post("/v1/ingest").json()["id"])
+    assert job["state"] == "done" and any("walrus" in p for p in job["report"]["paths_added"])
+    assert job["report"]["follows"] == []
+    assert "are damaged" in job["report"]["follows_error"]
+    assert pipeline.search("walrus census")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from rag.errors import Conflict, NotFound, RagError, describe_error
 
 if TYPE_CHECKING:
+    from rag.index.ingest import IngestReport
     from rag.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,17 @@ class Jobs:
             time.sleep(0.05)
         return job
 
+    def _followed(self, report: IngestReport) -> dict[str, Any]:
+        """The report's `follows` (the followed questions checked after the ingest); a failure there is said
+        in `follows_error` and does not fail the ingest, which has landed."""
+        try:
+            return {"follows": [f.to_json() for f in self.pipeline.check_follows(after=report)]}
+        except RagError as e:
+            return {"follows": [], "follows_error": str(e)}
+        except Exception as e:  # as for the ingest: the report says it, the log has the trace
+            logger.warning("checking the followed questions after an ingest job failed", exc_info=True)
+            return {"follows": [], "follows_error": f"unexpected failure: {describe_error(e)}"}
+
     def _run(self, job: Job, rebuild: bool) -> None:
         def progress(done: int, total: int) -> None:
             job.done, job.total = done, total
@@ -94,13 +106,14 @@ class Jobs:
         try:
             report = self.pipeline.ingest(progress=progress, rebuild=rebuild)
             job.report = report.to_json()
-            job.report["follows"] = [f.to_json() for f in self.pipeline.check_follows(after=report)]
-            job.state = "done"
         except RagError as e:
             job.state, job.error = "failed", str(e)
         except Exception as e:  # the job's thread has no caller to tell: the job says it, the log has the trace
             logger.warning("ingest job %s failed", job.id, exc_info=True)
             job.state, job.error = "failed", f"unexpected failure: {describe_error(e)}"
+        else:
+            job.report.update(self._followed(report))
+            job.state = "done"
         finally:
             job.finished = time.time()
             with self._lock:
