@@ -111,6 +111,9 @@ def test_a_restated_question_from_the_real_bundled_model_is_never_checked(
     pipeline.ingest()
     answer = pipeline.ask(QUESTION)
     assert answer.band in BANDS
+    if not answer.refused:  # the bundled model is asked for its tokens' log-probabilities, and sends them
+        generation = answer.trace["generation"]
+        assert generation["finish_reason"] == "stop" and generation["tokens_scored"] > 0, generation
     if not answer.refused and novelty(QUESTION, answer.answer) == 0.0:
         assert answer.band == "unsure" and "restates" in answer.band_reason
     assert answer.band != "checked" or novelty(QUESTION, answer.answer) > 0

@@ -111,10 +111,11 @@ def test_a_locally_hosted_server_is_one_setting_away(
     assert code == 0, err
     result = json.loads(out)
     assert result["model"] == "openai:local-model" and not result["refused"]
-    trace = {"retrieved", "context", "prompt", "answerable", "support", "sentences", "confidence"}
+    trace = {"retrieved", "context", "prompt", "answerable", "generation", "support", "sentences", "confidence"}
     assert set(result["trace"]) == trace
     assert result["trace"]["context"]["kind"] == "sentences" and result["trace"]["context"]["prompt_tokens"] <= 600
     assert 0 <= result["trace"]["answerable"] <= 1
+    assert result["trace"]["generation"]["finish_reason"] == "stop"  # the reply was read to its end
     assert result["trace"]["support"] == "checker" and result["trace"]["retrieved"][0]["dense_rank"]
     assert all(s["check"] in ("checker", "rules") and 0 <= s["score"] <= 1 for s in result["sentences"])
     assert "hearing" in result["answer"].lower()
@@ -162,6 +163,59 @@ def test_a_failing_server_gives_a_clear_note_and_the_extractive_answer(
     pipeline.ingest()
     answer = pipeline.ask("How many hours did Tuesday's talks last?")
     assert "the model failed" in answer.note and "extractive answer" in answer.note
+    assert not answer.refused and "five hours" in answer.answer
+
+
+DYING_SERVER = """
+import json, os, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+class Dying(BaseHTTPRequestHandler):  # HTTP/1.0: a body ends when its connection closes
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.send_response(200)
+        if not body.get("stream"):  # the checks before the answer: a plain reply
+            message = {"role": "assistant", "content": "Yes"}
+            choice = {"index": 0, "message": message, "finish_reason": "stop"}
+            reply = {"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": [choice]}
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(json.dumps(reply).encode())
+            return
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for word in ["The talks ", "lasted "]:
+            delta = {"choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
+            chunk = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m", **delta}
+            self.wfile.write(f"data: {json.dumps(chunk)}\\n\\n".encode())
+        self.wfile.flush()
+        os._exit(1)  # killed mid-reply: no finish reason, no [DONE]
+
+server = HTTPServer(("127.0.0.1", 0), Dying)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
+def test_a_model_server_killed_in_the_middle_of_a_reply_gives_the_extractive_answer(
+    make_pipeline: Callable[..., Pipeline],
+) -> None:
+    """A real server process that dies after two words of its streamed reply: the answer says the model failed
+    and is the extractive one, not a refusal blaming half a sentence."""
+    proc = subprocess.Popen([sys.executable, "-c", DYING_SERVER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        pipeline = make_pipeline(llm_base_url=f"http://127.0.0.1:{port}/v1", llm_timeout=10, min_answerable=0)
+        pipeline.ingest()
+        answer = pipeline.ask("How many hours did Tuesday's talks last?")
+        assert proc.wait(timeout=10) == 1  # the server did die mid-reply
+    finally:
+        proc.kill()
+    assert "the model failed" in answer.note and "stream ended before the reply did" in answer.note, answer.note
     assert not answer.refused and "five hours" in answer.answer
 
 

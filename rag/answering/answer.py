@@ -149,6 +149,7 @@ class Evidence:
     choice: Choice | None = None  # pick first: the model's choice of sentence
     formatted: str = ""  # the passages as the prompt shows them
     context: dict[str, Any] = field(default_factory=dict)  # how the context was built (kind, what was cut, tokens)
+    generation: dict[str, Any] = field(default_factory=dict)  # how the reply ended, its tokens' log-probabilities
 
 
 @dataclass(frozen=True)

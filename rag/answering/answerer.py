@@ -46,6 +46,7 @@ from rag.answering.judge import Judge
 from rag.answering.pick import Choice, Picker, format_sentences, instruction
 from rag.answering.prompts import CONDENSE, PROMPT, format_passages, prompt_tokens
 from rag.answering.stopping import StopWhen
+from rag.answering.streaming import ReplyStream
 from rag.dates import phrase_dates, without_asked_dates
 from rag.errors import RagError, describe_error
 from rag.types import Dates, Hit
@@ -69,7 +70,8 @@ class Answerer:
 
     # (query, k or None for the default[, dates=Dates][, source=str][, as_of=date]) -> hits
     retrieve: Callable[..., list[Hit]]
-    generate: Runnable[dict[str, Any], str]  # {"question", "passages" (formatted), "hits"} -> answer text
+    # {"question", "passages" (formatted), "hits"} -> the answer: text, or a chat model's message (chunks)
+    generate: Runnable[dict[str, Any], BaseMessage | str]
     condense: Runnable[dict[str, Any], str] | None  # {"question", "history"} -> standalone question
     model: str
     context_tokens: int
@@ -260,7 +262,8 @@ class Answerer:
         text, note, first, failed = "", evidence.note, None, False
         started = time.perf_counter()
         shown_from = None if self.style == "evidence" else 0  # where the answer starts in `text`, once known
-        for item in self._tokens(evidence.prompt):
+        reply = ReplyStream()
+        for item in self._tokens(evidence.prompt, reply):
             if isinstance(item, ModelFailed):
                 note, text, failed, shown_from = f"{note}; {item.note}" if note else item.note, "", True, 0
                 continue
@@ -273,6 +276,7 @@ class Answerer:
                     first = first or time.perf_counter()
                 yield item
         evidence.timings["generate_s"] = time.perf_counter() - started
+        evidence.generation = {"failed": True} if failed else reply.summary()
         if first:
             evidence.timings["first_token_s"] = first - evidence.started
         yield self._read(text, note, failed, evidence)
@@ -299,11 +303,16 @@ class Answerer:
             return evidence.choice.reply(text)
         return parse(text) if self.style == "evidence" else None
 
-    def _tokens(self, prompt: dict[str, Any]) -> Iterator[str | ModelFailed]:
-        """The model's tokens; if it fails and there is a fallback, ModelFailed and the extractive answer."""
+    def _tokens(self, prompt: dict[str, Any], reply: ReplyStream) -> Iterator[str | ModelFailed]:
+        """The model's tokens, read through `reply`; if it fails (a stream cut off included) and there is a
+        fallback, ModelFailed and the extractive answer."""
+
+        def tokens(inputs: dict[str, Any]) -> Iterator[str]:
+            return reply.texts(self.generate.stream(inputs))
+
         if self.fallback is None:
-            return self.generate.stream(prompt)
-        return Fallback(self.generate.stream, self.fallback, "an extractive answer").stream(prompt)
+            return tokens(prompt)
+        return Fallback(tokens, self.fallback, "an extractive answer").stream(prompt)
 
     # --- check --------------------------------------------------------------------------------------------
     def check(self, draft: Draft, evidence: Evidence) -> Checked:
@@ -379,6 +388,7 @@ class Answerer:
             },
             "context": evidence.context,
             "answerable": None if evidence.answerable is None else round(evidence.answerable, 4),
+            "generation": evidence.generation,  # the finish reason and the tokens' log-probabilities
             **({"pick": evidence.choice.to_json()} if evidence.choice is not None else {}),
             "support": "lexical" if verdicts is None or self.judge is None else self.judge.name,
             "sentences": [
@@ -448,9 +458,10 @@ def _padded(verdicts: Sequence[Verdict] | None, n: int) -> list[Verdict | None]:
     return list(verdicts) if verdicts is not None else [None] * n
 
 
-def llm_generation(llm: Runnable[Any, BaseMessage], prompt: Any = PROMPT) -> Runnable[dict[str, Any], str]:
-    """prompt -> chat model -> text, streaming token by token."""
-    return prompt | llm | StrOutputParser()
+def llm_generation(llm: Runnable[Any, BaseMessage], prompt: Any = PROMPT) -> Runnable[dict[str, Any], BaseMessage]:
+    """prompt -> chat model -> the reply, streamed as message chunks (with the server's finish reason and
+    log-probabilities in their metadata: rag.answering.streaming reads them)."""
+    return prompt | llm
 
 
 def llm_condenser(llm: Runnable[Any, BaseMessage]) -> Runnable[dict[str, Any], str]:

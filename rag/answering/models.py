@@ -35,6 +35,7 @@ from rag.text import content_words
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
+    from langchain_core.messages import BaseMessage
 
     from rag.config import Settings
     from rag.types import Hit, Passage
@@ -99,12 +100,15 @@ class Backend:
             max_completion_tokens=s.llm_max_tokens,
         )
 
-    def generation(self) -> Runnable[dict[str, Any], str]:
-        """Prompt dict -> answer text (streamable), with the model, or quoted by the extractive backend."""
+    def generation(self) -> Runnable[dict[str, Any], BaseMessage | str]:
+        """Prompt dict -> the answer (streamable): the model's reply, or text quoted by the extractive backend.
+        The bundled model is asked for its tokens' log-probabilities (a confidence signal); other servers are
+        not, as not every OpenAI-compatible server accepts the option."""
         if not self.uses_model:
             return RunnableLambda(self.extractive)
         prompt = {"evidence": EVIDENCE_PROMPT, "pick": PICK_ANSWER}.get(self.answer_style, PROMPT)
-        return llm_generation(self.chat_model(), prompt)
+        llm = self.chat_model()
+        return llm_generation(llm.bind(logprobs=True) if self.settings.backend == "bundled" else llm, prompt)
 
     @property
     def answer_style(self) -> str:
