@@ -132,7 +132,12 @@ def searches(pipeline: Pipeline, files: list[Path], corpus: Path, queries: int) 
         "7 days": search_ms(pipeline, week),
         "until the question's date": search_ms(pipeline, until),
     }
-    recall: dict[str, list[bool]] = {"no dates": [], "until the question's date": [], "+ the question's phrase": []}
+    recall: dict[str, list[bool]] = {
+        "no dates": [],
+        "until the question's date": [],
+        "+ the question's phrase": [],
+        "no dates, the phrase's range preferred": [],
+    }
     left_out = 0
     for q in asked:
         relevant = relevant_files(q, by_url)
@@ -141,12 +146,17 @@ def searches(pipeline: Pipeline, files: list[Path], corpus: Path, queries: int) 
             continue
         said, _ = phrase_dates(q["question"], q["as_of"])
         cap = Dates("", q["as_of"].isoformat())
-        for kind, dates in (
-            ("no dates", None),
-            ("until the question's date", cap),
-            ("+ the question's phrase", Dates(said.since, min(said.until or cap.until, cap.until)) if said else cap),
+        for kind, dates, prefer in (
+            ("no dates", None, None),
+            ("until the question's date", cap, None),
+            (
+                "+ the question's phrase",
+                Dates(said.since, min(said.until or cap.until, cap.until)) if said else cap,
+                None,
+            ),
+            ("no dates, the phrase's range preferred", None, said),  # as `ask` does now
         ):
-            hits = pipeline.search(q["question"], k=5, dates=dates)
+            hits = pipeline.search(q["question"], k=5, dates=dates, prefer=prefer)
             recall[kind].append(any(Path(h.source).name in relevant for h in hits))
     return {
         "search_ms": {k: {"p50": median(v), "p95": p95(v), "n": len(v)} for k, v in latency.items()},

@@ -111,9 +111,11 @@ class Library:
         source: str | None = None,
         dates: Dates | None = None,
         as_of: dt.date | None = None,
+        prefer: Dates | None = None,
     ) -> list[Hit]:
         """The best passages for `query`; `source` limits them to one file (as given by the user), `dates` to
-        articles dated within the range. Articles dated far from `as_of` (default today) weigh less
+        articles dated within the range, `prefer` ranks articles within its range higher without leaving the
+        others out (HybridSearcher.search). Articles dated far from `as_of` (default today) weigh less
         (RAG_RECENCY_HALF_LIFE_DAYS). A query that asks for the latest state ("now", "currently", ...) gets newer
         articles first where passages tie."""
         if not query.strip():
@@ -121,7 +123,7 @@ class Library:
         self.index.require()
         rel = self.resolve(source) if source else None
         return self.index.searcher.search(
-            query, k or self.settings.k, rel, dates, newest_first=asks_for_latest(query), as_of=as_of
+            query, k or self.settings.k, rel, dates, newest_first=asks_for_latest(query), as_of=as_of, prefer=prefer
         )
 
     def retriever(self, k: int | None = None, source: str | None = None) -> HybridRetriever:

@@ -158,9 +158,10 @@ class Pipeline:
         source: str | None = None,
         dates: Dates | None = None,
         as_of: dt.date | None = None,
+        prefer: Dates | None = None,
     ) -> list[Hit]:
         """The best passages for `query` (Library.search)."""
-        return self.library.search(query, k, source, dates, as_of)
+        return self.library.search(query, k, source, dates, as_of, prefer)
 
     def ask_stream(
         self,

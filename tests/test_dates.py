@@ -143,14 +143,34 @@ def test_the_cli_takes_since_and_until_and_refuses_bad_dates(corpus: Path, tmp_p
     assert code == 2 and "is after --until" in err
 
 
-def test_last_week_in_a_question_becomes_the_range_and_the_note_says_so(dated: Pipeline) -> None:
+def test_last_week_in_a_question_ranks_that_range_first_and_the_note_says_so(dated: Pipeline) -> None:
     import datetime as dt
 
     answer = dated.ask("How did the harbour sea wall repairs go last week?", as_of=dt.date(2024, 3, 13))
-    assert "searched articles dated 2024-03-04 to 2024-03-13 (from 'last week')" in answer.note
+    assert "preferred articles dated 2024-03-04 to 2024-03-13 (from 'last week')" in answer.note
     assert answer.trace["dates"] == {"since": "2024-03-04", "until": "2024-03-13", "phrase": "last week"}
-    assert {Path(h.source).name for h in answer.passages} <= {"march.md"}
-    assert all(c.date == "2024-03-04" and "2024-03-04" in c.about for c in answer.citations)
+    assert Path(answer.trace["retrieved"][0]["source"]).name == "march.md"
+    march = [c for c in answer.citations if Path(c.source).name == "march.md"]
+    assert march and all(c.date == "2024-03-04" and "2024-03-04" in c.about for c in march)
+
+
+def test_a_date_phrase_in_a_question_never_filters_out_the_article_that_answers(dated: Pipeline, corpus: Path) -> None:
+    """A phrase names when the event happened, not when its article appeared: the 2024 figures are in an
+    article of January 2025, and "in June" is answered by an undated note. `--since/--until` still filter."""
+    import datetime as dt
+
+    (corpus / "railway.md").write_text(
+        "---\ndate: 2025-01-15\n---\nThe coastal railway carried 12.4 million passengers in 2024, its operator said.\n"
+    )
+    (corpus / "orchard.md").write_text("The hill orchard picked 900 crates of cherries in June, the growers said.\n")
+    dated.ingest()
+    railway = dated.ask("How many passengers did the coastal railway carry in 2024?", as_of=dt.date(2025, 2, 1))
+    assert not railway.refused and "12.4 million" in railway.answer, railway.note
+    assert {Path(c.source).name for c in railway.citations} == {"railway.md"}
+    cherries = dated.ask("How many crates of cherries did the hill orchard pick in June?", as_of=dt.date(2025, 8, 1))
+    assert not cherries.refused and "900 crates" in cherries.answer, cherries.note
+    filtered = dated.ask("How many passengers did the coastal railway carry?", dates=Dates("2024-01-01", "2024-12-31"))
+    assert "railway.md" not in {Path(c.source).name for c in filtered.citations}
 
 
 def test_a_summary_of_a_date_range_reads_only_its_articles(dated: Pipeline) -> None:

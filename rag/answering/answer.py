@@ -142,7 +142,7 @@ class Evidence:
     started: float  # time.perf_counter() when the question came in
     timings: dict[str, float]
     note: str = ""
-    dates: Dates | None = None  # the search range: the caller's, or read from a phrase in the question
+    dates: Dates | None = None  # the search range: the caller's (a filter), or read from `phrase` (preferred)
     phrase: str = ""  # that phrase ("last week"), when the range was read from it
     prompt: dict[str, Any] = field(default_factory=dict)  # the answer step's inputs (see Answerer.generate)
     answerable: float | None = None  # P(the passages answer it), where the model was asked

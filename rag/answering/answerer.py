@@ -160,16 +160,16 @@ class Answerer:
         the model reads."""
         started = time.perf_counter()
         question, history = inputs["question"].strip(), inputs.get("history") or []
-        dates, phrase = inputs.get("dates"), ""
-        if dates is None:
-            dates, phrase = phrase_dates(inputs["question"], inputs.get("as_of") or dt.date.today())
+        dates, prefer, phrase = inputs.get("dates"), None, ""
+        if dates is None:  # a phrase names when the event happened: its range ranks, it does not filter
+            prefer, phrase = phrase_dates(inputs["question"], inputs.get("as_of") or dt.date.today())
         searched, asked, note = self._condensed(question, history)
         condensed = time.perf_counter()
-        filters = {"dates": dates, "source": inputs.get("source"), "as_of": inputs.get("as_of")}
+        filters = {"dates": dates, "prefer": prefer, "source": inputs.get("source"), "as_of": inputs.get("as_of")}
         hits = self.retrieve(searched, inputs.get("k"), **{name: value for name, value in filters.items() if value})
         timings = {"condense_s": condensed - started, "retrieve_s": time.perf_counter() - condensed}
         passages = select_passages(hits, self.context_tokens)
-        evidence = Evidence(question, searched, asked, hits, passages, started, timings, note, dates, phrase)
+        evidence = Evidence(question, searched, asked, hits, passages, started, timings, note, dates or prefer, phrase)
         self._read_context(evidence)
         return evidence
 
@@ -441,11 +441,11 @@ class Answerer:
         )
 
     def _finished(self, evidence: Evidence, answer: Answer) -> Answer:
-        """The answer rated (rag.answering.confidence, the signals kept in its trace); one whose search range came
-        from a phrase in the question says so, first in its note."""
+        """The answer rated (rag.answering.confidence, the signals kept in its trace); one whose search preferred
+        a range read from a phrase in the question says so, first in its note."""
         if evidence.phrase and evidence.dates:
             dates = evidence.dates
-            searched = f"searched articles dated {dates.since} to {dates.until} (from {evidence.phrase!r})"
+            searched = f"preferred articles dated {dates.since} to {dates.until} (from {evidence.phrase!r})"
             answer.note = f"{searched}; {answer.note}" if answer.note else searched
             answer.trace["dates"] = {"since": dates.since, "until": dates.until, "phrase": evidence.phrase}
         rating = (self.confidence or Confidence(None, self.model)).rate(answer.to_json())

@@ -122,6 +122,7 @@ class HybridSearcher:
         dates: Dates | None = None,
         newest_first: bool = False,
         as_of: dt.date | None = None,
+        prefer: Dates | None = None,
     ) -> list[Hit]:
         """The `k` best passages for `query`, optionally only from `source` (a path relative to the corpus) and
         only from articles dated within `dates`; both filters reach both retrievers. Of a group of copies
@@ -129,12 +130,27 @@ class HybridSearcher:
         is among the candidates, and each hit names the other copies. `newest_first`: of passages with the same
         fused score (frequent: rank n in one retriever and unranked in the other), the newer article's first. With
         `half_life_days`, fused scores are weighed by how far each article's date is from `as_of` (default: today;
-        see `by_age`)."""
+        see `by_age`).
+
+        `prefer` (a range read from a phrase in a question, "in 2024") ranks and never filters: both retrievers
+        run once more within the range and the four rankings are fused, so passages from inside the range
+        count about twice, and a passage from outside it, or undated, is still found when nothing inside the
+        range matches (a phrase names when the event happened, not when its article appeared). Ignored when
+        `dates` is given."""
         n = max(self.candidates, k)
         dense = self._dense(query, n, k, source, dates)
         dense_ids = [str(doc.id) for doc, _ in dense]
         sparse = self.bm25.search(query, n, source, dates.bounds if dates else None)
-        fused = rrf([dense_ids, [i for i, _ in sparse]], self.rrf_k)
+        rankings = [dense_ids, [i for i, _ in sparse]]
+        if prefer and not dates:
+            inside = self._dense(query, n, k, source, prefer)
+            rankings += [
+                [str(d.id) for d, _ in inside],
+                [i for i, _ in self.bm25.search(query, n, source, prefer.bounds)],
+            ]
+            seen = set(dense_ids)  # those found only in the range rank after the unfiltered candidates
+            dense += [(d, distance) for d, distance in inside if str(d.id) not in seen]
+        fused = rrf(rankings, self.rrf_k)
         if self.half_life_days > 0:  # the BM25 index knows every chunk's day, as for date ranges (`_dense`)
             fused = by_age(fused, self.bm25.days_of(fused), as_of or dt.date.today(), self.half_life_days)
         copies = self._copies()
