@@ -52,14 +52,39 @@ READ_PAGE = 5000  # chunks per Chroma `get` by ids
 STAMP_SECONDS = 1.0  # on a Chroma server, the collection's stamp is read again after this long (searches ask)
 
 
+CROWD_SHARE = 0.1  # an ingest that embedded this share of the index (and CROWD_MIN chunks) checks the graph
+CROWD_MIN = 100
+
+
+def crowded(report: IngestReport) -> bool:
+    """Whether an ingest added enough of the index to have reshaped its HNSW graph (see Index.ingest).
+
+    >>> from rag.index.ingest import IngestReport
+    >>> crowded(IngestReport(chunks_embedded=2000, chunks_total=2007)), crowded(IngestReport(chunks_embedded=7))
+    (True, False)
+    >>> crowded(IngestReport(chunks_embedded=2500, chunks_total=125_000))  # a week added to a year
+    False
+    """
+    return report.chunks_embedded >= max(CROWD_MIN, CROWD_SHARE * report.chunks_total)
+
+
 class Index:
     """The searchable index of one data folder, for the chunking and embedding settings in `settings`.
     `display` maps a stored source (a path relative to the corpus folder) to the path users see."""
 
-    def __init__(self, settings: Settings, embeddings: Embeddings, display: Callable[[str], str] = str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        embeddings: Embeddings,
+        display: Callable[[str], str] = str,
+        recall: Callable[[Store], float | None] | None = None,
+    ) -> None:
+        """`recall` measures the HNSW graph after an ingest (default rag.index.recall.sampled_recall; HNSW's
+        construction is random, so a test that needs a degraded graph passes its own)."""
         self.settings = settings
         self.embeddings = embeddings
         self.display = display
+        self._recall = recall
         self._ingests = 0  # ingests run by this object: SQLite's data_version only counts other connections'
         self._manifest: Manifest | None = None
         self._lock = threading.Lock()
@@ -238,10 +263,12 @@ class Index:
         a function called with (chunks embedded, chunks to embed). `rebuild`: throw the stored index away first
         (damaged files are deleted, never opened) and index the whole corpus again.
 
-        After an ingest that deleted chunks (files removed or changed), a sampled recall check of the HNSW graph
-        runs, and a degraded graph is rebuilt from the stored chunks (`vectors_rebuilt` in the report): that
-        clears deleted vectors out of it. Not after additions alone: a graph degraded by a crowd of identical
-        vectors is not helped by a rebuild, so `check` reports it instead of every ingest paying for one.
+        After an ingest that deleted chunks (files removed or changed), or that embedded a large share of the
+        index (`crowded`: a file of thousands of near-identical lines can leave HNSW's graph unable to reach the
+        other files), a sampled recall check of the graph runs, and a degraded graph is rebuilt from the stored
+        chunks and measured again (`vectors_rebuilt` and `vector_recall` in the report): a rebuild clears
+        deleted vectors out and builds the graph anew. A small addition to a large index is not checked: the
+        check reads every stored vector (about 0.4 ms a chunk), and `check` finds what it would.
         """
         from rag.index.ingest import Ingester  # deferred: chromadb (seconds)
 
@@ -262,8 +289,9 @@ class Index:
             try:
                 report = ingester.run(corpus_dir, progress=progress)
                 report.rebuilt = self._drop_other_collections() or rebuild
-                if report.removed or report.changed or report.repaired:  # chunks were deleted: tombstones
-                    report.vectors_rebuilt = self._repair_vectors()
+                if report.removed or report.changed or report.repaired or crowded(report):
+                    report.vector_recall = self._repair_vectors()
+                    report.vectors_rebuilt = len(report.vector_recall) > 1
                 if self.shared:  # the stamp that tells the other processes on the server what changed
                     self.store.set_stamp(self._manifest_generation())
                     self._stamp_read = (-STAMP_SECONDS, "")
@@ -274,16 +302,20 @@ class Index:
                 self._ingests += 1  # even a failed ingest may have changed chunks
         return report
 
-    def _repair_vectors(self) -> bool:
-        """Rebuild the collection if sampled recall says its HNSW graph is degraded; True if it was."""
+    def _repair_vectors(self) -> list[float]:
+        """The graph's sampled recall, and if it is degraded, the collection rebuilt and its recall measured
+        again: [] for an empty index, [recall] when healthy, [before, after] when rebuilt."""
         from rag.index.recall import MIN_RECALL, sampled_recall  # deferred: chromadb (seconds)
 
-        recall = sampled_recall(self.store)
-        if recall is None or recall >= MIN_RECALL:
-            return False
+        measure = self._recall or sampled_recall
+        recall = measure(self.store)
+        if recall is None:
+            return []
+        if recall >= MIN_RECALL:
+            return [recall]
         logger.warning("sampled recall %.2f after the ingest: rebuilding the collection", recall)
         self._copy_collection()
-        return True
+        return [recall, measure(self.store) or 0.0]
 
     def rebuild_collection(self) -> int:
         """Copy every stored chunk (vector, text, metadata) into a fresh collection and put it in place of the

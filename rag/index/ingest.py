@@ -26,6 +26,7 @@ from tqdm import tqdm
 from rag.errors import describe_error
 from rag.index import documents, duplicates
 from rag.index.chunking import chunk_text
+from rag.index.recall import MIN_RECALL
 from rag.index.store import chunk_counts, iter_chunks
 from rag.terminal import one_line
 from rag.types import Entry, day_number
@@ -52,6 +53,7 @@ class IngestReport:
     repaired: list[str] = field(default_factory=list)
     rebuilt: bool = False
     vectors_rebuilt: bool = False  # the HNSW graph was degraded after the ingest and was rebuilt
+    vector_recall: list[float] = field(default_factory=list)  # its sampled recall after the ingest (and rebuild)
     chunks_embedded: int = 0
     chunks_total: int = 0
     seconds: float = 0.0
@@ -70,6 +72,7 @@ class IngestReport:
             "paths_repaired": self.repaired,
             "rebuilt": self.rebuilt,
             "vectors_rebuilt": self.vectors_rebuilt,
+            "vector_recall": [round(r, 3) for r in self.vector_recall],  # [] when not measured
             "chunks_embedded": self.chunks_embedded,
             "chunks_total": self.chunks_total,
             "seconds": round(self.seconds, 3),
@@ -87,7 +90,18 @@ class IngestReport:
         if self.rebuilt:
             notes.append("  the index was rebuilt (new chunker or embedding settings, or --rebuild)")
         if self.vectors_rebuilt:
-            notes.append("  nearest-neighbour search had degraded (identical or deleted vectors): rebuilt it")
+            before, after = self.vector_recall
+            if after >= MIN_RECALL:
+                notes.append(
+                    f"  nearest-neighbour search had degraded (sampled recall {before:.2f}; near-identical or "
+                    f"deleted vectors): rebuilt it, recall now {after:.2f}"
+                )
+            else:
+                notes.append(
+                    f"  nearest-neighbour search is degraded (sampled recall {before:.2f}, {after:.2f} after a "
+                    "rebuild): files of near-identical text crowd it; `python -m rag check --repair` builds it anew "
+                    "(HNSW is random), or move such files out of the corpus and ingest again"
+                )
         return "\n".join([line, *notes])
 
 

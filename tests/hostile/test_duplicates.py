@@ -90,3 +90,60 @@ def test_a_rebuild_from_the_stored_chunks_keeps_every_chunk_and_answer(
     assert pipeline.index.store.count() == count
     assert [(h.id, h.dense_rank) for h in pipeline.search(QUERY, k=5)] == before
     assert all(f.ok for f in make_pipeline().check()[0])
+
+
+def _near_identical(corpus: Path, lines: int) -> None:
+    text = "\n".join(f"Status line {n}: the pump at the station is running normally today." for n in range(lines))
+    (corpus / "status-log.txt").write_text(text)
+
+
+def test_an_ingest_that_crowds_the_index_measures_its_graph(
+    make_pipeline: Callable[..., Pipeline], corpus: Path
+) -> None:
+    """The real check: a file of near-identical lines, most of the index, is followed by a recall measurement
+    in the ingest itself (not only by `check`); a small addition afterwards is not measured."""
+    _near_identical(corpus, 600)
+    pipeline = make_pipeline(llm="extractive", chunk_size=48, chunk_overlap=8)
+    report = pipeline.ingest()
+    assert report.chunks_embedded >= 100 and report.vector_recall, report.to_json()
+    assert report.vector_recall[-1] >= 0.9 and report.to_json()["vector_recall"] == [
+        round(r, 3) for r in report.vector_recall
+    ]
+    (corpus / "note.txt").write_text("A short note about the harbour.")
+    assert pipeline.ingest().vector_recall == []
+
+
+@pytest.mark.parametrize("after", [0.97, 0.6])
+def test_a_degraded_graph_found_at_ingest_is_rebuilt_and_the_report_says_so(
+    make_pipeline: Callable[..., Pipeline], corpus: Path, embeddings: object, after: float
+) -> None:
+    """HNSW's construction is random, so the recall measurement is scripted here (through the index's
+    constructor): 0.5 after the ingest, then `after` once the collection is rebuilt."""
+    from rag.index.index import Index
+
+    measured: list[int] = []
+    values = iter([0.5, after])
+
+    def recall(store: object) -> float:
+        measured.append(len(pipeline.index.store.ids()))
+        return next(values)
+
+    _near_identical(corpus, 600)
+    base = make_pipeline(llm="extractive", chunk_size=48, chunk_overlap=8)
+    index = Index(base.settings, base.embeddings, display=base.corpus.display, recall=recall)
+    pipeline = make_pipeline(llm="extractive", chunk_size=48, chunk_overlap=8, index=index)
+    try:
+        report = pipeline.ingest()
+        chunks = len(index.store.ids())
+        assert report.vectors_rebuilt and report.vector_recall == [0.5, after] and measured == [chunks, chunks]
+        if after >= 0.9:
+            assert (
+                "had degraded (sampled recall 0.50; near-identical or deleted vectors): rebuilt it, recall now 0.97"
+                in report.summary()
+            )
+        else:
+            assert "is degraded (sampled recall 0.50, 0.60 after a rebuild)" in report.summary()
+            assert "python -m rag check --repair" in report.summary()
+        assert Path(pipeline.search("rare earth export licences", k=1)[0].source).name in (NEWS, COMMENTARY)
+    finally:
+        index.close()
