@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from langchain_core.runnables import RunnableLambda
 
-from rag.answering.confidence import BANDS, FITTED, SIGNALS, Combiner, Confidence, novelty, signals
+from rag.answering.confidence import BANDS, FITTED, OPTIONAL, SIGNALS, Combiner, Confidence, novelty, signals
 from rag.pipeline import Pipeline
 from tests.test_answerability import ScriptedModel
 
@@ -44,7 +44,11 @@ def shown(text: str, score: float, supported: bool = True, question: str = QUEST
 
 def test_signals_are_read_from_an_answer_as_its_json_writes_it() -> None:
     values = signals(shown("He left London for a Senate hearing [1].", 0.8))
-    assert list(values) == list(SIGNALS)
+    assert list(values) == [name for name in SIGNALS if name not in OPTIONAL]  # no log-probabilities were sent
+    answer = shown("He left London for a Senate hearing [1].", 0.8)
+    answer["trace"]["generation"] = {"finish_reason": "stop", "logprob_mean": -0.2, "logprob_min": -1.5}
+    scored = signals(answer)
+    assert list(scored) == list(SIGNALS) and (scored["logprob_mean"], scored["logprob_min"]) == (-0.2, -1.5)
     assert values["support_min"] == 0.8 and values["supported_share"] == 1.0 and values["answerable"] == 0.9
     assert values["dense_top"] == 0.7 and values["dense_margin"] == pytest.approx(0.3)
     assert values["agreement"] == 1.0  # it cites the sentence that shares most of the question's words
@@ -82,7 +86,7 @@ def test_a_refusal_is_refused_and_other_models_are_never_checked() -> None:
 
 def test_the_shipped_combiner_loads_and_a_damaged_one_is_reported_not_raised(tmp_path: Path) -> None:
     shipped = Combiner.load()
-    assert shipped is not None and shipped.names == SIGNALS and shipped.model == MODEL
+    assert shipped is not None and set(shipped.names) <= set(SIGNALS) and shipped.model == MODEL
     fitted = json.loads(FITTED.read_text(encoding="utf-8"))
     assert shipped.checked_at is None or 0.5 < shipped.checked_at < 1.0  # None: no level was right often enough
     assert fitted["command"] == "make fit-confidence" and len(fitted["fitted_on"]["weeks"]) == 15
@@ -117,3 +121,13 @@ def test_a_restated_question_from_the_real_bundled_model_is_never_checked(
     if not answer.refused and novelty(QUESTION, answer.answer) == 0.0:
         assert answer.band == "unsure" and "restates" in answer.band_reason
     assert answer.band != "checked" or novelty(QUESTION, answer.answer) > 0
+
+
+def test_a_signal_an_answer_lacks_counts_as_the_fits_mean() -> None:
+    """A backend that sends no log-probabilities is rated as if its were average, not as if they were 0
+    (certain)."""
+    weights = tuple(2.0 if name == "logprob_mean" else 0.0 for name in SIGNALS)
+    means = tuple(-0.4 if name == "logprob_mean" else 0.0 for name in SIGNALS)
+    fitted = Combiner(SIGNALS, means, (1.0,) * len(SIGNALS), weights, 0.0, None, MODEL)
+    assert fitted.probability({}) == 0.5 == fitted.probability({"logprob_mean": -0.4})
+    assert fitted.probability({"logprob_mean": 0.0}) > 0.5 > fitted.probability({"logprob_mean": -2.0})

@@ -62,21 +62,27 @@ def graded(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def matrix(rows: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-    x = np.array([[row["signals"][name] for name in SIGNALS] for row in rows], dtype=float)
+def matrix(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The signals `names` of `rows` and whether each is right; a signal a row lacks (rag.answering.confidence
+    OPTIONAL) is the column's mean, as Combiner.probability takes it."""
+    x = np.array([[row["signals"].get(name, np.nan) for name in names] for row in rows], dtype=float)
+    means = np.nanmean(np.where(np.isnan(x).all(axis=0), 0.0, x), axis=0)
+    x = np.where(np.isnan(x), means, x)
     return x, np.array([row["right"] for row in rows], dtype=int)
 
 
-def fit(rows: Sequence[dict[str, Any]], label: str, level: float | None = None) -> Combiner:
-    """A Combiner fitted on `rows` (shown answers), checking at `level`."""
+def fit(
+    rows: Sequence[dict[str, Any]], label: str, level: float | None = None, names: Sequence[str] = SIGNALS
+) -> Combiner:
+    """A Combiner over the signals `names`, fitted on `rows` (shown answers), checking at `level`."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    x, y = matrix(rows)
+    x, y = matrix(rows, names)
     scaler = StandardScaler().fit(x)
     regression = LogisticRegression(C=1.0, max_iter=1000).fit(scaler.transform(x), y)
     return Combiner(
-        names=SIGNALS,
+        names=tuple(names),
         means=tuple(round(float(v), 6) for v in scaler.mean_),
         scales=tuple(round(float(v), 6) for v in scaler.scale_),
         weights=tuple(round(float(v), 6) for v in regression.coef_[0]),
@@ -87,12 +93,11 @@ def fit(rows: Sequence[dict[str, Any]], label: str, level: float | None = None) 
     )
 
 
-def out_of_fold(rows: Sequence[dict[str, Any]], label: str) -> dict[str, Combiner]:
+def out_of_fold(rows: Sequence[dict[str, Any]], label: str, names: Sequence[str] = SIGNALS) -> dict[str, Combiner]:
     """{week: a combiner fitted on the shown answers of every other week}."""
     shown = [row for row in rows if not row["answer"]["refused"]]
-    return {
-        week: fit([row for row in shown if row["week"] != week], label) for week in sorted({r["week"] for r in rows})
-    }
+    weeks = sorted({r["week"] for r in rows})
+    return {week: fit([row for row in shown if row["week"] != week], label, names=names) for week in weeks}
 
 
 def rated(
@@ -173,7 +178,11 @@ def figures(rows: Sequence[dict[str, Any]], ratings: Sequence[Rating]) -> dict[s
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.confidence", description=__doc__.split("\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="print the figures, write nothing")
+    parser.add_argument(
+        "--without", nargs="+", default=[], choices=SIGNALS, metavar="SIGNAL", help="leave signals out (to compare)"
+    )
     args = parser.parse_args(argv)
+    names = [name for name in SIGNALS if name not in args.without]
     rows = graded(read(FIT_WEEKS))
     shown = [row for row in rows if not row["answer"]["refused"]]
     if len({row["week"] for row in shown}) < 3:
@@ -184,9 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"the kept answers come from several models ({sorted(labels)}): keep one", file=sys.stderr)
         return 2
     label = labels.pop()
-    folds = out_of_fold(rows, label)
+    folds = out_of_fold(rows, label, names)
     level = checked_level(rated(rows, folds, None), rows)
-    shipped = fit(shown, label, None if level is None else round(level, 4))
+    shipped = fit(shown, label, None if level is None else round(level, 4), names)
     held = graded(read(HELD_OUT_WEEKS))
     out = {
         **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(shipped).items()},

@@ -7,10 +7,10 @@ its score; with no fitted level (none was right often enough), nothing is.
 
 p_correct comes from a logistic regression over signals every answer already carries (`signals`: the support
 check's scores, retrieval scores, the answerability score, what the answer adds to the question, the question's
-kind), fitted on RealTime QA 2024 weeks by `make fit-confidence` (training.confidence) into confidence.json
-beside this file: its coefficients, the band level, the model it was fitted on, and its data. It is calibrated
-for that model on news quizzes; for any other backend the probability is the same formula, untested, and the
-band is at most `unsure`.
+kind, and the model's token log-probabilities where its server sends them), fitted on RealTime QA 2024 weeks
+by `make fit-confidence` (training.confidence) into confidence.json beside this file: its coefficients, the
+band level, the model it was fitted on, and its data. It is calibrated for that model on news quizzes; for any
+other backend the probability is the same formula, untested, and the band is at most `unsure`.
 """
 
 from __future__ import annotations
@@ -61,7 +61,12 @@ SIGNALS = (
     "fills_slot",
     "sentences",
     *(f"kind_{kind}" for kind in _KINDS),
+    "logprob_mean",
+    "logprob_min",
 )
+# Signals an answer may lack (a backend that sends no log-probabilities, the extractive fallback): a missing one
+# counts as the fit's mean, so it moves the probability neither way.
+OPTIONAL = ("logprob_mean", "logprob_min")
 
 
 def question_kind(question: str) -> str:
@@ -121,6 +126,8 @@ def signals(answer: Mapping[str, Any]) -> dict[str, float]:
     question = answer.get("condensed_question") or answer.get("question", "")
     kind = question_kind(question)
     answerable = trace.get("answerable")
+    generation = trace.get("generation") or {}
+    scored = {name: float(generation[name]) for name in OPTIONAL if generation.get(name) is not None}
     return {
         "support_min": min(scores, default=0.0),
         "support_mean": sum(scores) / len(scores) if scores else 0.0,
@@ -133,6 +140,7 @@ def signals(answer: Mapping[str, Any]) -> dict[str, float]:
         "fills_slot": fills_slot(kind, question, answer.get("answer", "")),
         "sentences": float(len(sentences)),
         **{f"kind_{k}": float(kind == k) for k in _KINDS},
+        **scored,  # the model's tokens' mean and lowest log-probability, where the server sent them
     }
 
 
@@ -211,8 +219,9 @@ class Combiner:
             return None
 
     def probability(self, values: Mapping[str, float]) -> float:
+        """P(right) for an answer's `values`; a signal it lacks counts as the fit's mean (no push either way)."""
         z = self.intercept + sum(
-            w * (values.get(name, 0.0) - m) / s
+            w * (values.get(name, m) - m) / s
             for name, m, s, w in zip(self.names, self.means, self.scales, self.weights, strict=True)
         )
         return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
