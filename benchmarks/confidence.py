@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sets = {
         "validation (out of fold)": (
             fit_rows,
-            fitting.rated(fit_rows, fitting.out_of_fold(fit_rows, shipped.model), shipped.checked_at),
+            fitting.rated(fit_rows, fitting.out_of_fold(fit_rows, shipped.model, shipped.names), shipped.checked_at),
         ),
         "held-out weeks": (held, fitting.rated(held, shipped, shipped.checked_at)),
     }
