@@ -68,7 +68,7 @@ class Answerer:
     `check` (each sentence against what it cites) -> the Answer, or a refusal with the closest passages.
     """
 
-    # (query, k or None for the default[, dates=Dates][, source=str][, as_of=date]) -> hits
+    # (query, k or None for the default[, dates=Dates][, prefer=Dates][, source=str][, as_of=date]) -> hits
     retrieve: Callable[..., list[Hit]]
     # {"question", "passages" (formatted), "hits"} -> the answer: text, or a chat model's message (chunks)
     generate: Runnable[dict[str, Any], BaseMessage | str]
