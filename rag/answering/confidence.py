@@ -6,11 +6,14 @@ nothing is stated, so p_correct is 0). An answer that only restates the question
 its score; with no fitted level (none was right often enough), nothing is.
 
 p_correct comes from a logistic regression over signals every answer already carries (`signals`: the support
-check's scores, retrieval scores, the answerability score, what the answer adds to the question, the question's
-kind, and the model's token log-probabilities where its server sends them), fitted on RealTime QA 2024 weeks
-by `make fit-confidence` (training.confidence) into confidence.json beside this file: its coefficients, the
-band level, the model it was fitted on, and its data. It is calibrated for that model on news quizzes; for any
-other backend the probability is the same formula, untested, and the band is at most `unsure`.
+check's scores, the margin between the best retrieval score and the next ones, the answerability score, what
+the answer adds to the question, the question's kind, and the model's token log-probabilities where its server
+sends them), fitted on RealTime QA 2024 weeks by `make fit-confidence` (training.confidence) into
+confidence.json beside this file: its coefficients, the band level, the model it was fitted on, and its data.
+It is calibrated for that model on news quizzes; for any other backend the probability is the same formula,
+untested, and the band is at most `unsure`. The best retrieval score itself is not a signal: its scale depends
+on how questions are worded against their corpus (a quiz question copies its article's words, a user's short
+question does not), and fitted on quizzes it alone put a right answer on the seed corpus at 8 %.
 """
 
 from __future__ import annotations
@@ -54,7 +57,6 @@ SIGNALS = (
     "support_mean",
     "supported_share",
     "answerable",
-    "dense_top",
     "dense_margin",
     "novelty",
     "agreement",
@@ -133,7 +135,6 @@ def signals(answer: Mapping[str, Any]) -> dict[str, float]:
         "support_mean": sum(scores) / len(scores) if scores else 0.0,
         "supported_share": sum(bool(s.get("supported")) for s in sentences) / len(sentences) if sentences else 0.0,
         "answerable": 0.5 if answerable is None else float(answerable),  # not asked: no evidence either way
-        "dense_top": dense[0] if dense else 0.0,
         "dense_margin": dense[0] - sum(dense[1:5]) / len(dense[1:5]) if len(dense) > 1 else 0.0,
         "novelty": novelty(question, answer.get("answer", "")),
         "agreement": agreement(question, answer),
