@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from rag.errors import Conflict, NotFound, RagError, describe_error
 
 if TYPE_CHECKING:
-    from rag.index.ingest import IngestReport
+    from rag.follows import Followed
     from rag.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
@@ -88,11 +88,12 @@ class Jobs:
             time.sleep(0.05)
         return job
 
-    def _followed(self, report: IngestReport) -> dict[str, Any]:
-        """The report's `follows` (the followed questions checked after the ingest); a failure there is said
-        in `follows_error` and does not fail the ingest, which has landed."""
+    @staticmethod
+    def _followed(check: Callable[[], list[Followed]]) -> dict[str, Any]:
+        """The report's `follows` (the followed questions, as `check` checks them after the ingest); a failure
+        there is said in `follows_error` and does not fail the ingest, which has landed."""
         try:
-            return {"follows": [f.to_json() for f in self.pipeline.check_follows(after=report)]}
+            return {"follows": [f.to_json() for f in check()]}
         except RagError as e:
             return {"follows": [], "follows_error": str(e)}
         except Exception as e:  # as for the ingest: the report says it, the log has the trace
@@ -112,7 +113,7 @@ class Jobs:
             logger.warning("ingest job %s failed", job.id, exc_info=True)
             job.state, job.error = "failed", f"unexpected failure: {describe_error(e)}"
         else:
-            job.report.update(self._followed(report))
+            job.report.update(self._followed(lambda: self.pipeline.check_follows(after=report)))
             job.state = "done"
         finally:
             job.finished = time.time()

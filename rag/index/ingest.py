@@ -43,6 +43,9 @@ if TYPE_CHECKING:
     from rag.index.store import Store
 
 
+SHOWN_REPAIRED = 5  # files named in the summary's line on repairs (`paths_repaired` in the JSON has them all)
+
+
 @dataclass
 class IngestReport:
     added: list[str] = field(default_factory=list)
@@ -79,6 +82,11 @@ class IngestReport:
         }
 
     def summary(self) -> str:
+        """What the ingest did, for people: one line, then a line per note (skipped files, repairs, rebuilds).
+
+        >>> print(IngestReport(repaired=[f"{n}.md" for n in range(7)]).summary().splitlines()[1])
+          repaired after an interrupted ingest: 0.md, 1.md, 2.md, 3.md, 4.md and 2 more
+        """
         line = (
             f"{len(self.added)} added, {len(self.changed)} changed, {len(self.removed)} removed, "
             f"{len(self.skipped)} skipped, {self.unchanged} unchanged; {self.chunks_embedded} chunks embedded, "
@@ -86,7 +94,9 @@ class IngestReport:
         )
         notes = [f"  skipped {one_line(s['path'])}: {s['reason']}" for s in self.skipped]
         if self.repaired:
-            notes.append(f"  repaired after an interrupted ingest: {', '.join(map(one_line, self.repaired))}")
+            named = ", ".join(map(one_line, self.repaired[:SHOWN_REPAIRED]))
+            more = len(self.repaired) - SHOWN_REPAIRED
+            notes.append(f"  repaired after an interrupted ingest: {named}" + (f" and {more} more" if more > 0 else ""))
         if self.rebuilt:
             notes.append("  the index was rebuilt (new chunker or embedding settings, or --rebuild)")
         if self.vectors_rebuilt:

@@ -59,7 +59,8 @@ class _Handler(BaseHTTPRequestHandler):
                 chunk = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "trap"}
                 chunk["choices"] = [{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}]
                 self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-            self.wfile.write(b"data: [DONE]\n\n")
+            chunk["choices"] = [{"index": 0, "delta": {}, "finish_reason": "stop"}]  # as every real server ends
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode())
             return
         message = {"role": "assistant", "content": reply}
         answer = {"id": "x", "object": "chat.completion", "created": 0, "model": "trap"}
